@@ -1,0 +1,1 @@
+"""Pure statistics for driftline: drift tests, change detectors, rate trackers, profiles."""

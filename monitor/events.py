@@ -1,0 +1,176 @@
+"""Event schemas (the contract in DESIGN.md) and their decoding from Kafka record values.
+
+Three streams carry one JSON object per record:
+
+- ``predictions``: :class:`Prediction`, what the model saw and said;
+- ``outcomes``: :class:`Outcome`, the ground truth that arrives later;
+- ``signals``: :class:`Signal`, a business proxy such as a conversion.
+
+:class:`EventDecoder` is the only way bytes become events. Whatever the bytes, it
+returns an event or raises :class:`~monitor.errors.DecodeError` with a reason code
+from :data:`REASONS` (safe as a metric label) and a detail naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Annotated, Final, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from monitor.errors import DecodeError
+
+__all__ = [
+    "MODEL_NAME_PATTERN",
+    "REASONS",
+    "STREAMS",
+    "Event",
+    "EventDecoder",
+    "Outcome",
+    "Prediction",
+    "Signal",
+    "StreamName",
+]
+
+StreamName = Literal["predictions", "outcomes", "signals"]
+STREAMS: Final[tuple[StreamName, ...]] = ("predictions", "outcomes", "signals")
+
+#: Why an event was rejected. Bounded: these are the only values of the ``reason``
+#: dead-letter header and metric label.
+REASONS: Final[tuple[str, ...]] = (
+    "empty",  # no value (a tombstone) or zero bytes
+    "too_large",  # over the size cap; rejected before parsing
+    "invalid_utf8",
+    "invalid_json",
+    "non_finite",  # NaN, Infinity or a number out of float range
+    "too_deep",  # nesting deeper than the parser accepts
+    "schema",  # missing or mistyped field, bad model name, ...
+)
+
+MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+
+ModelName = Annotated[str, Meta(pattern=MODEL_NAME_PATTERN)]
+SignalName = Annotated[str, Meta(pattern=MODEL_NAME_PATTERN)]
+EventId = Annotated[str, Meta(min_length=1, max_length=256)]
+Version = Annotated[str, Meta(min_length=1, max_length=128)]
+FeatureName = Annotated[str, Meta(min_length=1, max_length=128)]
+SegmentKey = Annotated[str, Meta(min_length=1, max_length=64)]
+ShortText = Annotated[str, Meta(max_length=256)]
+Timestamp = Annotated[float, Meta(ge=0)] | Annotated[_dt.datetime, Meta(tz=True)] | None
+# JSON numbers arrive as float (ints are widened), strings and bools stay as they are.
+FeatureValue = float | ShortText | bool | None
+
+
+class _Event(Struct, kw_only=True):
+    """Fields common to every event; ``timestamp`` is epoch seconds after decoding."""
+
+    model: ModelName
+    timestamp: Timestamp = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.timestamp, _dt.datetime):
+            self.timestamp = self.timestamp.timestamp()
+
+    def event_time(self, default: float) -> float:
+        """The event's timestamp in epoch seconds, or ``default`` when it has none."""
+        ts = self.timestamp
+        return default if ts is None else ts.timestamp() if isinstance(ts, _dt.datetime) else ts
+
+
+class Prediction(_Event, kw_only=True):
+    """A model's prediction with the features it was made from."""
+
+    id: EventId
+    model_version: Version | None = None
+    features: dict[FeatureName, FeatureValue] = {}
+    prediction: float | ShortText
+    segment: dict[SegmentKey, ShortText] = {}
+
+
+class Outcome(_Event, kw_only=True):
+    """The ground truth for the prediction with the same ``id``."""
+
+    id: EventId
+    label: float | ShortText | bool
+
+
+class Signal(_Event, kw_only=True):
+    """A business signal (conversion, click, ...), linked to a prediction by ``id``."""
+
+    signal: SignalName
+    id: EventId | None = None
+    value: float = 1.0
+
+
+Event = Prediction | Outcome | Signal
+
+_TYPES: Final[dict[str, type[Prediction] | type[Outcome] | type[Signal]]] = {
+    "predictions": Prediction,
+    "outcomes": Outcome,
+    "signals": Signal,
+}
+
+
+class EventDecoder:
+    """Turns record values into events, or raises :class:`DecodeError`.
+
+    Parameters
+    ----------
+    max_bytes
+        Records longer than this are rejected before any parsing (``too_large``).
+    """
+
+    def __init__(self, max_bytes: int = 1 << 20) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self._decoders = {name: msgspec.json.Decoder(tp) for name, tp in _TYPES.items()}
+
+    def decode(self, stream: str, data: bytes | None) -> Event:
+        """Decode one record value of ``stream`` (``predictions``, ``outcomes``, ``signals``)."""
+        decoder = self._decoders.get(stream)
+        if decoder is None:
+            raise ValueError(f"unknown stream {stream!r}; expected one of {STREAMS}")
+        if not data:
+            raise DecodeError("empty", "record has no value")
+        if len(data) > self.max_bytes:
+            raise DecodeError(
+                "too_large", f"record is {len(data)} bytes, over the {self.max_bytes}-byte cap"
+            )
+        try:
+            # Validate all of it, including keys the schema ignores.
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+        try:
+            event: Event = decoder.decode(text)
+        except msgspec.ValidationError as exc:
+            detail = str(exc)
+            reason = "non_finite" if detail.startswith("Number out of range") else "schema"
+            raise DecodeError(reason, detail, _model_of(text)) from None
+        except msgspec.DecodeError as exc:
+            detail = str(exc)
+            reason = "non_finite" if _has_non_finite_token(text) else "invalid_json"
+            raise DecodeError(reason, detail) from None
+        except RecursionError:
+            raise DecodeError("too_deep", "JSON nesting is too deep") from None
+        return event
+
+
+class _ModelOnly(Struct):
+    model: ModelName | None = None
+
+
+_model_decoder = msgspec.json.Decoder(_ModelOnly)
+
+
+def _model_of(text: str) -> str | None:
+    try:
+        return _model_decoder.decode(text).model
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+def _has_non_finite_token(text: str) -> bool:
+    return "NaN" in text or "Infinity" in text
