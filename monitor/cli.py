@@ -1,0 +1,183 @@
+"""The ``driftline`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from types import FrameType
+from typing import Any
+
+from monitor import __version__
+from monitor.config import Settings, load_settings, masked_dump
+from monitor.errors import ConfigError, DriftlineError
+from monitor.logs import configure_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("driftline")
+
+# flag destination -> settings key
+_RUN_OVERRIDES = {
+    "bootstrap_servers": ("kafka.bootstrap_servers", "--bootstrap-servers"),
+    "group_id": ("kafka.group_id", "--group-id"),
+    "http_host": ("http.host", "--http-host"),
+    "http_port": ("http.port", "--http-port"),
+    "state_dir": ("state.dir", "--state-dir"),
+    "log_level": ("log.level", "--log-level"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"driftline: config error: {exc}", file=sys.stderr)
+        return 2
+    except DriftlineError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftline",
+        description="Streaming production monitoring for machine-learning models.",
+    )
+    parser.add_argument("--version", action="version", version=f"driftline {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the monitoring daemon",
+        description="Consume prediction, outcome and signal events from Kafka and serve "
+        "Prometheus metrics. Settings: --config FILE, then DRIFTLINE_* variables, then flags.",
+    )
+    run.add_argument(
+        "--config",
+        metavar="FILE",
+        default=os.environ.get("DRIFTLINE_CONFIG"),
+        help="YAML settings file (default: $DRIFTLINE_CONFIG)",
+    )
+    run.add_argument("--bootstrap-servers", metavar="HOST:PORT")
+    run.add_argument("--group-id", metavar="NAME")
+    run.add_argument("--http-host", metavar="HOST", help="address /metrics binds to (127.0.0.1)")
+    run.add_argument("--http-port", metavar="N", type=int, help="port of /metrics (9108)")
+    run.add_argument("--state-dir", metavar="DIR")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--local-broker",
+        action="store_true",
+        help="start the embedded in-memory Tansu broker at --bootstrap-servers "
+        "(needs driftline[local]); its data is lost when driftline stops",
+    )
+    run.set_defaults(func=_run)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    flags: dict[str, str] = {}
+    for dest, (key, flag) in _RUN_OVERRIDES.items():
+        value = getattr(args, dest)
+        if value is not None:
+            overrides[key] = value
+            flags[key] = flag
+    settings = load_settings(args.config, overrides=overrides, flags=flags)
+    configure_logging(settings.log.level, settings.log.format)
+    log.info(
+        "driftline %s starting; effective config: %s",
+        __version__,
+        json.dumps(masked_dump(settings), sort_keys=True),
+    )
+    with ExitStack() as stack:
+        if args.local_broker:
+            _start_local_broker(settings, stack)
+        return _serve(settings, stack)
+
+
+def _serve(settings: Settings, stack: ExitStack) -> int:
+    # Imported here so that `driftline --help` and config errors stay fast.
+    from monitor.http import HttpServer
+    from monitor.kafka_io import KafkaSource, crc_fast_path
+    from monitor.metrics import CONTENT_TYPE, make_registry, render
+    from monitor.service import Service
+    from monitor.telemetry import Telemetry
+
+    if not crc_fast_path():
+        log.warning(
+            "kafka-python is checking CRCs in pure Python (about 7x slower); "
+            "install the crc32c package"
+        )
+    telemetry = Telemetry()
+    service = Service(
+        settings,
+        telemetry,
+        lambda stop, beat: KafkaSource.connect(settings.kafka, stop, telemetry.kafka_error, beat),
+    )
+    registry = make_registry(telemetry, __version__)
+    try:
+        server = HttpServer(
+            settings.http.host,
+            settings.http.port,
+            metrics=lambda: (render(registry), CONTENT_TYPE),
+            healthy=service.healthy,
+            ready=service.ready,
+        )
+    except OSError as exc:
+        raise DriftlineError(
+            f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror}"
+        ) from None
+    server.start()
+    stack.callback(server.stop)
+    log.info(
+        "serving /metrics, /healthz and /readyz on http://%s:%d", settings.http.host, server.port
+    )
+
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    service.run(stop)
+    return 0
+
+
+def _start_local_broker(settings: Settings, stack: ExitStack) -> None:
+    from monitor.kafka_io import ensure_topics
+    from monitor.local_broker import LocalBroker
+
+    servers = settings.kafka.bootstrap_servers
+    first = servers if isinstance(servers, str) else servers[0]
+    host, _, port = first.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError("kafka.bootstrap_servers", f"expected HOST:PORT, got {first!r}")
+    if host in ("localhost", ""):
+        host = "127.0.0.1"
+    broker = LocalBroker(host, int(port)).start()
+    stack.callback(broker.stop)
+    topics = settings.kafka.topics
+    ensure_topics(
+        settings.kafka,
+        [topics.predictions, topics.outcomes, topics.signals, topics.dead_letter, topics.alerts],
+    )
+    log.info("local broker (Tansu, in memory) listening on %s", broker.bootstrap_servers)
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+        # A second Ctrl-C stops at once.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

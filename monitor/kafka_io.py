@@ -1,0 +1,270 @@
+"""Kafka I/O: the only module that imports kafka-python.
+
+:class:`KafkaSource` reads the three event topics in one consumer group, sends
+rejected records to the dead-letter topic and commits offsets on request. Kafka
+errors are counted and turned into return values here; none reaches the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.record import util as _record_util
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from monitor.config import KafkaSettings
+from monitor.source import Backoff, DeadLetter, Record
+
+__all__ = ["KafkaSource", "crc_fast_path", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+DLQ_HEADER_PREFIX = "driftline."
+
+
+def crc_fast_path() -> bool:
+    """Whether kafka-python checks record CRCs with the ``crc32c`` extension."""
+    return getattr(_record_util, "crc32c_c", None) is not None
+
+
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection and security options shared by consumer, producer and admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.sasl_mechanism is not None:
+        options["sasl_mechanism"] = kafka.sasl_mechanism
+        options["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    for name in ("ssl_cafile", "ssl_certfile"):
+        if getattr(kafka, name) is not None:
+            options[name] = getattr(kafka, name)
+    if kafka.ssl_keyfile is not None:
+        options["ssl_keyfile"] = kafka.ssl_keyfile.get_secret_value()
+    if kafka.ssl_password is not None:
+        options["ssl_password"] = kafka.ssl_password.get_secret_value()
+    return options
+
+
+def ensure_topics(kafka: KafkaSettings, names: Sequence[str], partitions: int = 1) -> None:
+    """Create the topics that do not exist yet (used by the local broker and tests)."""
+    admin = KafkaAdminClient(**client_options(kafka))
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(n, partitions, 1) for n in dict.fromkeys(names) if n not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+class _Assignment(ConsumerRebalanceListener):
+    def __init__(self) -> None:
+        self.partitions: set[TopicPartition] = set()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.partitions.difference_update(revoked)
+        log.info("partitions revoked: %s", _names(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.partitions.update(assigned)
+        log.info("partitions assigned: %s", _names(assigned))
+
+
+class KafkaSource:
+    """Consumer of the event topics plus producer of dead letters.
+
+    Use :meth:`connect`, which retries with backoff until the broker answers or
+    ``stop`` is set.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        on_error: Callable[[str], None],
+        bootstrap_timeout_ms: int = 5000,
+    ) -> None:
+        self._kafka = kafka
+        self._on_error = on_error
+        self._assignment = _Assignment()
+        options = client_options(kafka)
+        topics = kafka.topics
+        self._consumer = KafkaConsumer(
+            **options,
+            group_id=kafka.group_id,
+            auto_offset_reset=kafka.auto_offset_reset,
+            enable_auto_commit=False,
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            bootstrap_timeout_ms=bootstrap_timeout_ms,
+        )
+        try:
+            self._producer = KafkaProducer(
+                **options,
+                acks="all",
+                linger_ms=5,
+                max_request_size=kafka.dead_letter_max_bytes,
+                bootstrap_timeout_ms=bootstrap_timeout_ms,
+            )
+        except BaseException:
+            self._consumer.close(autocommit=False)
+            raise
+        self._consumer.subscribe(
+            [topics.predictions, topics.outcomes, topics.signals], listener=self._assignment
+        )
+        self._pending: list[tuple[DeadLetter, Any]] = []
+
+    @classmethod
+    def connect(
+        cls,
+        kafka: KafkaSettings,
+        stop: threading.Event,
+        on_error: Callable[[str], None],
+        on_attempt: Callable[[], None] = lambda: None,
+    ) -> KafkaSource | None:
+        """Connect, retrying with exponential backoff; ``None`` if stopped first."""
+        backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
+        while not stop.is_set():
+            on_attempt()
+            try:
+                return cls(kafka, on_error)
+            except KafkaError as exc:
+                on_error("connect")
+                delay = backoff.next()
+                log.warning(
+                    "cannot reach Kafka at %s (%s); retrying in %.1f s",
+                    kafka.bootstrap_servers,
+                    type(exc).__name__,
+                    delay,
+                )
+                stop.wait(delay)
+        return None
+
+    # -- consuming ---------------------------------------------------------
+
+    def poll(self, timeout_ms: int, max_records: int) -> list[Record]:
+        try:
+            batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as exc:
+            self._error("poll", exc)
+            return []
+        records: list[Record] = []
+        for partition_records in batches.values():
+            records.extend(partition_records)
+        return records
+
+    def ready(self) -> bool:
+        return bool(self._assignment.partitions)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records behind the high-water mark, from the fetcher's own view of each partition."""
+        lag: dict[tuple[str, int], int] = {}
+        for tp in list(self._assignment.partitions):
+            try:
+                high = self._consumer.highwater(tp)
+                position = self._consumer.position(tp, timeout_ms=100)
+            except KafkaError:
+                continue
+            if high is not None and position is not None:
+                lag[(tp.topic, tp.partition)] = max(0, high - position)
+        return lag
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        """Commit ``offsets`` (next offset to read, per topic and partition)."""
+        if not offsets:
+            return True
+        try:
+            self._consumer.commit(
+                {
+                    TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                    for (t, p), o in offsets.items()
+                }
+            )
+        except KafkaError as exc:
+            self._error("commit", exc)
+            return False
+        return True
+
+    # -- dead letters --------------------------------------------------------
+
+    def send_dead_letter(self, letter: DeadLetter) -> None:
+        """Queue ``letter``; :meth:`flush_dead_letters` waits for the broker's ack."""
+        self._pending.append((letter, self._send(letter, with_value=True)))
+
+    def flush_dead_letters(self, timeout_s: float = 30.0) -> list[DeadLetter]:
+        """Wait for queued dead letters; returns those the broker did not take."""
+        if not self._pending:
+            return []
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            self._error("dead_letter", exc)
+        failed: list[DeadLetter] = []
+        for letter, future in self._pending:
+            if future is not None and future.succeeded():
+                continue
+            error = getattr(future, "exception", None)
+            if isinstance(error, MessageSizeTooLargeError):
+                # The broker refuses the payload: keep the evidence, drop the bytes.
+                retry = self._send(letter, with_value=False)
+                with contextlib.suppress(KafkaError):  # judged by the future below
+                    self._producer.flush(timeout=timeout_s)
+                if retry is not None and retry.succeeded():
+                    continue
+            self._error("dead_letter", error)
+            failed.append(letter)
+        self._pending = []
+        return failed
+
+    def _send(self, letter: DeadLetter, *, with_value: bool) -> Any:
+        record = letter.record
+        headers = list(record.headers or []) + [
+            (DLQ_HEADER_PREFIX + name, value.encode()) for name, value in letter.headers()
+        ]
+        value, key = record.value, record.key
+        if not with_value:
+            headers.append(
+                (DLQ_HEADER_PREFIX + "value_dropped", b"too_large_for_dead_letter_topic")
+            )
+            value = None
+        if value is None and key is None:
+            key = b""  # kafka-python sends no record without a key or a value
+        try:
+            return self._producer.send(
+                self._kafka.topics.dead_letter, value=value, key=key, headers=headers
+            )
+        except MessageSizeTooLargeError as exc:
+            if with_value:
+                return self._send(letter, with_value=False)
+            self._error("dead_letter", exc)
+        except KafkaError as exc:
+            self._error("dead_letter", exc)
+        return None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Leave the group and close connections (offsets are committed by the caller)."""
+        try:
+            self._producer.close(timeout=10)
+        finally:
+            self._consumer.close(autocommit=False)
+
+    def _error(self, kind: str, exc: BaseException | None) -> None:
+        self._on_error(kind)
+        log.warning("kafka %s error: %s", kind, exc if exc is not None else "timed out")
+
+
+def _names(partitions: Any) -> str:
+    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)) or "none"

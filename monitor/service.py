@@ -1,0 +1,216 @@
+"""The service loop: poll a batch, decode, count, dead-letter, commit — until told to stop.
+
+One thread runs :meth:`Service.run`; the HTTP thread only reads
+:meth:`Service.healthy`, :meth:`Service.ready` and the telemetry snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from monitor.config import Settings
+from monitor.errors import DecodeError
+from monitor.events import EventDecoder, StreamName
+from monitor.source import Backoff, DeadLetter, EventSource, Record
+from monitor.telemetry import UNKNOWN, BatchStats, LabelCap, Telemetry
+
+__all__ = ["RunSummary", "Service"]
+
+log = logging.getLogger(__name__)
+
+# Opens the source, calling the heartbeat at each attempt, until it succeeds or stop is set.
+Connect = Callable[[threading.Event, Callable[[], None]], "EventSource | None"]
+Clock = Callable[[], float]
+
+_LAG_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    batches: int
+    events: int
+    invalid: int
+    uncommitted_batches: int
+
+
+class Service:
+    """Consumes event batches from an :class:`EventSource` and keeps the telemetry.
+
+    Parameters
+    ----------
+    settings
+        The daemon's settings.
+    telemetry
+        Where counts go; read by the metrics collector.
+    connect
+        Opens the source, retrying until it succeeds or the stop event is set.
+    clock
+        Monotonic seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        telemetry: Telemetry,
+        connect: Connect,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._telemetry = telemetry
+        self._connect = connect
+        self._clock = clock
+        topics = settings.kafka.topics
+        self._streams: dict[str, StreamName] = {
+            topics.predictions: "predictions",
+            topics.outcomes: "outcomes",
+            topics.signals: "signals",
+        }
+        self._decoder = EventDecoder(settings.limits.max_event_bytes)
+        self._models = LabelCap(settings.limits.max_models, preset=settings.models)
+        self._last_progress = clock()
+        self._last_lag = float("-inf")
+        self._invalid_logged = _RateLimit(clock, per_interval=10, interval_s=10.0)
+
+    # -- read by the HTTP thread -------------------------------------------------
+
+    def healthy(self) -> bool:
+        """The loop made progress within ``http.stall_after_s``."""
+        return self._clock() - self._last_progress < self._settings.http.stall_after_s
+
+    def ready(self) -> bool:
+        """Connected to the broker with partitions assigned."""
+        return self._telemetry.ready
+
+    def _beat(self) -> None:
+        self._last_progress = self._clock()
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, max_batches: int | None = None) -> RunSummary:
+        """Consume until ``stop`` is set (or ``max_batches`` non-empty batches are done)."""
+        source = self._connect(stop, self._beat)
+        if source is None:
+            return RunSummary(0, 0, 0, 0)
+        self._telemetry.connected = True
+        kafka = self._settings.kafka
+        batches = events = invalid = uncommitted = 0
+        try:
+            while not stop.is_set() and (max_batches is None or batches < max_batches):
+                self._beat()
+                records = source.poll(kafka.poll_timeout_ms, kafka.max_poll_records)
+                self._telemetry.ready = source.ready()
+                if records:
+                    batches += 1
+                    stats = self.process_batch(source, records, stop)
+                    if stats is None:
+                        uncommitted += 1
+                    else:
+                        events += len(records)
+                        invalid += sum(stats.dead_letters.values())
+                self._update_lag(source)
+        finally:
+            self._telemetry.ready = False
+            self._telemetry.connected = False
+            source.close()
+        summary = RunSummary(batches, events, invalid, uncommitted)
+        log.info(
+            "stopped: %d events in %d batches (%d invalid), %d batches left uncommitted",
+            summary.events,
+            summary.batches,
+            summary.invalid,
+            summary.uncommitted_batches,
+        )
+        return summary
+
+    def process_batch(
+        self, source: EventSource, records: list[Record], stop: threading.Event
+    ) -> BatchStats | None:
+        """Apply one batch and commit it; ``None`` if its dead letters could not be delivered."""
+        started = self._clock()
+        stats = BatchStats()
+        letters: list[DeadLetter] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            offsets[(record.topic, record.partition)] = record.offset + 1
+            stream = self._streams[record.topic]
+            try:
+                event = self._decoder.decode(stream, record.value)
+            except DecodeError as err:
+                model = self._models(err.model) if err.model else UNKNOWN
+                stats.events[(stream, model, "invalid")] += 1
+                stats.dead_letters[err.reason] += 1
+                letters.append(DeadLetter(record, err.reason, err.detail))
+                if self._invalid_logged():
+                    log.warning(
+                        "invalid event at %s[%d]@%d: %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        err,
+                    )
+                continue
+            stats.events[(stream, self._models(event.model), "ok")] += 1
+            stats.event_time(stream, event.event_time(record.timestamp / 1000))
+        if letters and not self._deliver(source, letters, stop):
+            log.error(
+                "dead-letter topic unavailable; batch of %d records not committed, "
+                "it will be read again after restart",
+                len(records),
+            )
+            return None
+        self._telemetry.add_batch(stats, self._clock() - started)
+        self._telemetry.set_label_overflow("model", self._models.overflowed)
+        source.commit(offsets)
+        return stats
+
+    def _deliver(
+        self, source: EventSource, letters: list[DeadLetter], stop: threading.Event
+    ) -> bool:
+        """Send dead letters until the broker takes them all, or ``stop`` is set."""
+        kafka = self._settings.kafka
+        backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
+        while True:
+            for letter in letters:
+                source.send_dead_letter(letter)
+            letters = source.flush_dead_letters()
+            if not letters:
+                return True
+            if stop.is_set():
+                return False
+            delay = backoff.next()
+            log.warning("%d dead letters not delivered; retrying in %.1f s", len(letters), delay)
+            stop.wait(delay)
+
+    def _update_lag(self, source: EventSource) -> None:
+        now = self._clock()
+        if now - self._last_lag >= _LAG_INTERVAL_S:
+            self._last_lag = now
+            self._telemetry.set_consumer_lag(source.lag())
+
+
+class _RateLimit:
+    """True for the first ``per_interval`` calls in each interval; counts the rest."""
+
+    def __init__(self, clock: Clock, per_interval: int, interval_s: float) -> None:
+        self._clock = clock
+        self._per_interval = per_interval
+        self._interval_s = interval_s
+        self._window_start = float("-inf")
+        self._count = 0
+        self.suppressed = 0
+
+    def __call__(self) -> bool:
+        now = self._clock()
+        if now - self._window_start >= self._interval_s:
+            if self.suppressed:
+                log.warning("%d more invalid events not logged", self.suppressed)
+            self._window_start, self._count, self.suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= self._per_interval:
+            return True
+        self.suppressed += 1
+        return False

@@ -1,0 +1,172 @@
+"""What the daemon knows about itself, kept as plain counters; no Prometheus here.
+
+The service loop adds one :class:`BatchStats` per poll batch under a lock; the
+metrics collector (:mod:`monitor.metrics`) reads an immutable :class:`Snapshot` at
+scrape time. Per-event work is a dict increment, nothing more.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = [
+    "BATCH_DURATION_BUCKETS",
+    "OTHER",
+    "UNKNOWN",
+    "BatchStats",
+    "LabelCap",
+    "Snapshot",
+    "Telemetry",
+]
+
+#: Label value for everything beyond a label's cap.
+OTHER: Final = "__other__"
+#: Model label of an invalid event whose model could not be read.
+UNKNOWN: Final = "__unknown__"
+
+BATCH_DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class LabelCap:
+    """Admits the first ``limit`` distinct values of a label; later ones map to ``__other__``.
+
+    Values named in ``preset`` (models declared in the config) are admitted first
+    and count toward the limit.
+    """
+
+    def __init__(self, limit: int, preset: Iterable[str] = ()) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        self.limit = limit
+        self._admitted: dict[str, None] = dict.fromkeys(list(preset)[:limit])
+        self.overflowed = 0
+
+    def __call__(self, value: str) -> str:
+        if value in self._admitted:
+            return value
+        if len(self._admitted) < self.limit:
+            self._admitted[value] = None
+            return value
+        self.overflowed += 1
+        return OTHER
+
+    def __len__(self) -> int:
+        return len(self._admitted)
+
+
+@dataclass
+class BatchStats:
+    """Everything one batch adds; built by the loop without holding the lock."""
+
+    events: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    last_event_timestamp: dict[str, float] = field(default_factory=dict)
+
+    def event_time(self, stream: str, timestamp: float) -> None:
+        if timestamp > self.last_event_timestamp.get(stream, float("-inf")):
+            self.last_event_timestamp[stream] = timestamp
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of the telemetry, read by one scrape."""
+
+    events: Mapping[tuple[str, str, str], int]
+    dead_letters: Mapping[str, int]
+    last_event_timestamp: Mapping[str, float]
+    consumer_lag: Mapping[tuple[str, int], int]
+    batch_bucket_counts: tuple[int, ...]  # per bucket (not cumulative), then +Inf
+    batch_sum: float
+    label_overflow: Mapping[str, int]
+    kafka_errors: Mapping[str, int]
+    ready: bool
+    connected: bool
+
+
+class Telemetry:
+    """Counters and gauges of one daemon, safe to read from the HTTP thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: Counter[tuple[str, str, str]] = Counter()
+        self._dead_letters: Counter[str] = Counter()
+        self._last_ts: dict[str, float] = {}
+        self._lag: dict[tuple[str, int], int] = {}
+        self._buckets = [0] * (len(BATCH_DURATION_BUCKETS) + 1)
+        self._batch_sum = 0.0
+        self._label_overflow: Counter[str] = Counter()
+        self._kafka_errors: Counter[str] = Counter()
+        self.ready = False
+        self.connected = False
+
+    def add_batch(self, stats: BatchStats, duration_s: float) -> None:
+        index = _bucket_index(duration_s)
+        with self._lock:
+            self._events.update(stats.events)
+            self._dead_letters.update(stats.dead_letters)
+            for stream, ts in stats.last_event_timestamp.items():
+                if ts > self._last_ts.get(stream, float("-inf")):
+                    self._last_ts[stream] = ts
+            self._buckets[index] += 1
+            self._batch_sum += duration_s
+
+    def set_consumer_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
+        with self._lock:
+            self._lag = dict(lag)
+
+    def set_label_overflow(self, label: str, count: int) -> None:
+        with self._lock:
+            self._label_overflow[label] = count
+
+    def kafka_error(self, kind: str) -> None:
+        with self._lock:
+            self._kafka_errors[kind] += 1
+
+    def event_count(self, stream: str | None = None, status: str | None = None) -> int:
+        """Sum of events matching ``stream`` and ``status`` (``None`` matches all)."""
+        with self._lock:
+            return sum(
+                n
+                for (s, _model, st), n in self._events.items()
+                if (stream is None or s == stream) and (status is None or st == status)
+            )
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(
+                events=dict(self._events),
+                dead_letters=dict(self._dead_letters),
+                last_event_timestamp=dict(self._last_ts),
+                consumer_lag=dict(self._lag),
+                batch_bucket_counts=tuple(self._buckets),
+                batch_sum=self._batch_sum,
+                label_overflow=dict(self._label_overflow),
+                kafka_errors=dict(self._kafka_errors),
+                ready=self.ready,
+                connected=self.connected,
+            )
+
+
+def _bucket_index(value: float) -> int:
+    for i, bound in enumerate(BATCH_DURATION_BUCKETS):
+        if value <= bound:
+            return i
+    return len(BATCH_DURATION_BUCKETS)
