@@ -1,0 +1,221 @@
+"""Helpers shared by the integration tests: names, producing, polling, the daemon process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.local_broker import free_port
+
+T = TypeVar("T")
+
+# Tansu joins consumer groups slowly unless the session timeout is low.
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 1000
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_for(
+    condition: Callable[[], T],
+    timeout_s: float = 60.0,
+    what: str = "condition",
+    interval_s: float = 0.1,
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last: T = condition()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}"
+            )
+        time.sleep(interval_s)
+        last = condition()
+    return last
+
+
+@dataclass(frozen=True)
+class TopicSet:
+    """One test's topics (random names) and consumer group."""
+
+    predictions: str = field(default_factory=lambda: unique("predictions"))
+    outcomes: str = field(default_factory=lambda: unique("outcomes"))
+    signals: str = field(default_factory=lambda: unique("signals"))
+    dead_letter: str = field(default_factory=lambda: unique("dlq"))
+    alerts: str = field(default_factory=lambda: unique("alerts"))
+    group: str = field(default_factory=lambda: unique("group"))
+
+    def all(self) -> list[str]:
+        return [self.predictions, self.outcomes, self.signals, self.dead_letter, self.alerts]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DRIFTLINE_KAFKA__TOPICS__PREDICTIONS": self.predictions,
+            "DRIFTLINE_KAFKA__TOPICS__OUTCOMES": self.outcomes,
+            "DRIFTLINE_KAFKA__TOPICS__SIGNALS": self.signals,
+            "DRIFTLINE_KAFKA__TOPICS__DEAD_LETTER": self.dead_letter,
+            "DRIFTLINE_KAFKA__TOPICS__ALERTS": self.alerts,
+            "DRIFTLINE_KAFKA__GROUP_ID": self.group,
+        }
+
+
+def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        admin.close()
+
+
+def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None]]) -> int:
+    """Send ``(topic, value)`` pairs, wait for every ack; returns how many."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=8 << 20)
+    try:
+        # kafka-python refuses a record with neither key nor value: give tombstones a key.
+        futures = [
+            producer.send(topic, value=value, key=None if value is not None else b"k")
+            for topic, value in records
+        ]
+        producer.flush(timeout=60)
+        for future in futures:
+            future.get(timeout=60)
+        return len(futures)
+    finally:
+        producer.close()
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Any]:
+    """Read ``topic`` from the beginning until ``expected`` records arrived (then a bit more)."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_bytes=64 << 20,
+        max_partition_fetch_bytes=32 << 20,
+    )
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        # One more poll: anything beyond `expected` would be a bug worth seeing.
+        for batch in consumer.poll(timeout_ms=1000).values():
+            records.extend(batch)
+    finally:
+        consumer.close()
+    return records
+
+
+def committed_total(bootstrap: str, group: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None})[group]
+    finally:
+        admin.close()
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+
+
+class Daemon:
+    """``driftline run`` in a subprocess, with its HTTP endpoints."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: TopicSet,
+        tmp_path: Path,
+        env: Mapping[str, str] | None = None,
+        args: Iterable[str] = (),
+    ) -> None:
+        self.port = free_port()
+        self.log_path = tmp_path / f"driftline-{self.port}.log"
+        self.env = {
+            **os.environ,
+            **topics.env(),
+            "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "DRIFTLINE_KAFKA__SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_MS),
+            "DRIFTLINE_KAFKA__HEARTBEAT_INTERVAL_MS": str(HEARTBEAT_INTERVAL_MS),
+            "DRIFTLINE_HTTP__PORT": str(self.port),
+            "DRIFTLINE_STATE__DIR": str(tmp_path / "state"),
+            **(env or {}),
+        }
+        self.args = list(args)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Daemon:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", *self.args],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(
+            lambda: self.get("/healthz")[0] == 200 or self.process.poll() is not None,  # type: ignore[union-attr]
+            30,
+            "the daemon's /healthz",
+        )
+        assert self.process.poll() is None, f"daemon exited at start:\n{self.log()}"
+        return self
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        status, body = self.get("/metrics")
+        assert status == 200, f"/metrics answered {status}"
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(body)
+            for s in family.samples
+        }
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples().get((name, frozenset(labels.items())), 0.0)
+
+    def events(self, **labels: str) -> float:
+        """Sum of driftline_events_total over the series matching ``labels``."""
+        return sum(
+            v
+            for (name, lbls), v in self.samples().items()
+            if name == "driftline_events_total" and set(labels.items()) <= lbls
+        )
+
+    def terminate(self, timeout_s: float = 10.0) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout_s)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        if hasattr(self, "_log"):
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
