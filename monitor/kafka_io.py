@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -100,7 +100,8 @@ class KafkaSource:
         self._assignment = _Assignment()
         options = client_options(kafka)
         topics = kafka.topics
-        self._consumer = KafkaConsumer(
+        self._consumer = _construct(
+            KafkaConsumer,
             **options,
             group_id=kafka.group_id,
             auto_offset_reset=kafka.auto_offset_reset,
@@ -110,7 +111,8 @@ class KafkaSource:
             bootstrap_timeout_ms=bootstrap_timeout_ms,
         )
         try:
-            self._producer = KafkaProducer(
+            self._producer = _construct(
+                KafkaProducer,
                 **options,
                 acks="all",
                 linger_ms=5,
@@ -264,6 +266,27 @@ class KafkaSource:
     def _error(self, kind: str, exc: BaseException | None) -> None:
         self._on_error(kind)
         log.warning("kafka %s error: %s", kind, exc if exc is not None else "timed out")
+
+
+_Client = TypeVar("_Client", KafkaConsumer, KafkaProducer)
+
+
+def _construct(cls: type[_Client], **config: Any) -> _Client:
+    """``cls(**config)``, without leaking its network thread when bootstrapping fails.
+
+    kafka-python starts the client's I/O thread before it bootstraps and does not stop
+    it when the constructor raises; a daemon retrying for hours would pile them up.
+    """
+    client: _Client = object.__new__(cls)
+    try:
+        client.__init__(**config)
+    except BaseException:
+        partial = getattr(client, "_client", None)  # private, but the only handle there is
+        if partial is not None:
+            with contextlib.suppress(Exception):
+                partial.close()
+        raise
+    return client
 
 
 def _names(partitions: Any) -> str:

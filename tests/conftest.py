@@ -8,6 +8,7 @@ loopback port. There is no skip: without a broker the integration tests fail.
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,15 @@ def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
     yield started
     for daemon in started:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The real Prometheus server binary (Debian package ``prometheus``)."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        message = "prometheus is not installed (apt-get install prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # in CI the real parts must run
+        pytest.skip(message)
+    return binary

@@ -219,3 +219,66 @@ class Daemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class PrometheusServer:
+    """A real Prometheus scraping ``targets`` every second, on a free loopback port."""
+
+    def __init__(self, binary: str, targets: Iterable[str], tmp_path: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp_path / f"prometheus-{self.port}"
+        self.dir.mkdir()
+        config = self.dir / "prometheus.yml"
+        target_list = ", ".join(f'"{t}"' for t in targets)
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: driftline\n"
+            f"    static_configs: [{{targets: [{target_list}]}}]\n"
+        )
+        self.args = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PrometheusServer:
+        self._log = open(self.dir / "prometheus.log", "ab")  # noqa: SIM115 (closed in __exit__)
+        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self._get("/-/ready") is not None, 60, "Prometheus to be ready")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    def _get(self, path: str) -> bytes | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.read()  # type: ignore[no-any-return]
+        except OSError:
+            return None
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Instant query; the result vector (empty when nothing matches yet)."""
+        import json
+        import urllib.parse
+
+        body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        if body is None:
+            return []
+        reply = json.loads(body)
+        assert reply["status"] == "success", reply
+        return reply["data"]["result"]  # type: ignore[no-any-return]
+
+    def scalar(self, promql: str) -> float | None:
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None

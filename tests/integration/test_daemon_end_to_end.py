@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -243,6 +245,15 @@ def test_daemon_waits_for_a_broker_that_is_not_there_yet_then_consumes(
         60,
         "two failed connection attempts",
     )
+    assert daemon.process is not None
+    threads_after_two = len(os.listdir(f"/proc/{daemon.process.pid}/task"))
+    wait_for(
+        lambda: daemon.value("driftline_kafka_errors_total", kind="connect") >= 5,
+        60,
+        "five failed connection attempts",
+    )
+    # Failed attempts must not leave client threads behind.
+    assert len(os.listdir(f"/proc/{daemon.process.pid}/task")) <= threads_after_two
     assert daemon.get("/readyz")[0] == 503
     assert daemon.get("/healthz")[0] == 200
     assert daemon.process is not None and daemon.process.poll() is None
@@ -290,3 +301,20 @@ def test_sigint_also_stops_cleanly(
     assert daemon.process is not None
     daemon.process.send_signal(signal.SIGINT)
     assert daemon.process.wait(10) == 0
+
+
+def test_run_with_local_broker_starts_tansu_creates_topics_and_consumes(
+    daemons: list[Daemon], tmp_path: Path
+) -> None:
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    topics = TopicSet()
+    daemon = Daemon(bootstrap, topics, tmp_path, args=["--local-broker"]).start()
+    daemons.append(daemon)
+    wait_for(lambda: daemon.get("/readyz")[0] == 200, 60, "ready on the local broker")
+    produce(bootstrap, [(topics.signals, b'{"model": "m", "signal": "click"}')] * 5)
+    wait_for(lambda: daemon.events(stream="signals", status="ok") == 5, 60, "5 signals")
+    assert daemon.terminate() == 0
+    # The broker went down with the daemon.
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0

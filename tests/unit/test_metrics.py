@@ -73,3 +73,25 @@ def test_backoff_grows_to_its_maximum_and_stays_within_bounds() -> None:
     assert max(delays[10:]) > 2.0
     with pytest.raises(ValueError, match="initial <= maximum"):
         Backoff(2.0, 1.0)
+
+
+def test_security_settings_reach_the_kafka_client_and_secrets_are_unwrapped() -> None:
+    from monitor.config import load_settings
+    from monitor.kafka_io import client_options
+
+    settings = load_settings(
+        environ={
+            "DRIFTLINE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "DRIFTLINE_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "DRIFTLINE_KAFKA__SASL_USERNAME": "svc",
+            "DRIFTLINE_KAFKA__SASL_PASSWORD": "hunter2",
+            "DRIFTLINE_KAFKA__SSL_CAFILE": "/ca.pem",
+            "DRIFTLINE_KAFKA__SSL_KEYFILE": "/client.key",
+        }
+    )
+    options = client_options(settings.kafka)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("svc", "hunter2")
+    assert (options["ssl_cafile"], options["ssl_keyfile"]) == ("/ca.pem", "/client.key")
+    assert "ssl_certfile" not in options
