@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -83,6 +84,49 @@ def _parser() -> argparse.ArgumentParser:
         "(needs driftline[local]); its data is lost when driftline stops",
     )
     run.set_defaults(func=_run)
+
+    profile = commands.add_parser(
+        "profile",
+        help="build a model's reference profile from training data",
+        description="Summarise training data (CSV, JSON lines or Parquet) into a reference "
+        "profile file for `models.NAME.profile`, so the daemon never needs the data itself. "
+        "JSON lines may also be prediction events: their `features` and `prediction` are used.",
+    )
+    profile.add_argument("data", metavar="DATA", type=Path, help="the training data file")
+    profile.add_argument("--model", required=True, help="the model's name")
+    profile.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
+    profile.add_argument(
+        "--format",
+        choices=["csv", "jsonl", "parquet"],
+        help="data format (default: from the file name)",
+    )
+    profile.add_argument(
+        "--prediction-column",
+        default="prediction",
+        metavar="NAME",
+        help="column holding the model's output (default: prediction)",
+    )
+    profile.add_argument(
+        "--exclude",
+        default="",
+        metavar="COL,...",
+        help="columns that are not features (ids, labels, timestamps)",
+    )
+    profile.add_argument(
+        "--features", default="", metavar="COL,...", help="profile only these columns"
+    )
+    profile.add_argument("--bins", type=int, default=10, help="quantile bins per numeric feature")
+    profile.add_argument(
+        "--max-sample",
+        type=int,
+        default=10_000,
+        help="values kept per numeric feature for KS (default 10000)",
+    )
+    profile.add_argument(
+        "--top-k", type=int, default=50, help="categories kept per categorical feature (default 50)"
+    )
+    profile.add_argument("--seed", type=int, default=0)
+    profile.set_defaults(func=_profile)
     return parser
 
 
@@ -149,6 +193,12 @@ def _serve(settings: Settings, stack: ExitStack) -> int:
     _install_signal_handlers(stop)
     service.run(stop)
     return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from monitor.profiling import build_reference
+
+    return build_reference(args)
 
 
 def _start_local_broker(settings: Settings, stack: ExitStack) -> None:
