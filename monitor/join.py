@@ -1,0 +1,214 @@
+"""Joining delayed outcomes to their predictions, in bounded memory.
+
+Pure logic: no Kafka, no clock. Time is event time, and it advances through a
+*watermark*, the newest event time seen. A prediction waits for its outcome until the
+watermark passes its timestamp plus ``ttl_s``; an outcome that arrives before its
+prediction waits as long in a separate buffer. Both stores are capped; what falls off
+either end is counted, never silently lost.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Final, Generic, TypeVar
+
+__all__ = ["JoinCounts", "JoinResult", "JoinStore", "Joined"]
+
+P = TypeVar("P")  # what a prediction carries (model, value, version, segments, ...)
+L = TypeVar("L")  # an outcome's label
+
+_STATE_VERSION: Final = 1
+
+
+class JoinResult(Enum):
+    JOINED = "joined"  # matched now; see the returned pair
+    PENDING = "pending"  # outcome waits for its prediction
+    DUPLICATE = "duplicate"  # the id was seen before (prediction) or already joined (outcome)
+    LATE = "late"  # outcome older than the watermark minus the TTL: its prediction is gone
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Generic[P, L]):
+    prediction: P
+    label: L
+    predicted_at: float
+    labelled_at: float
+
+    @property
+    def delay_s(self) -> float:
+        return self.labelled_at - self.predicted_at
+
+
+@dataclass
+class JoinCounts:
+    """Cumulative counts; ``expired`` are predictions whose outcome never came in time,
+    ``unmatched`` outcomes whose prediction never came, ``evicted_*`` entries dropped
+    early because a store was full (they are also in ``expired`` / ``unmatched``)."""
+
+    joined: int = 0
+    expired: int = 0
+    unmatched: int = 0
+    duplicate_predictions: int = 0
+    duplicate_outcomes: int = 0
+    late: int = 0
+    evicted_predictions: int = 0
+    evicted_outcomes: int = 0
+
+
+@dataclass(slots=True)
+class _Prediction(Generic[P]):
+    payload: P
+    timestamp: float
+    joined: bool = False
+
+
+@dataclass
+class JoinStore(Generic[P, L]):
+    """Predictions waiting for outcomes and outcomes waiting for predictions.
+
+    Parameters
+    ----------
+    ttl_s
+        How long (event time) a prediction waits for its outcome, and an outcome
+        for its prediction.
+    max_predictions, max_outcomes
+        Capacity of each store; when full, the oldest entry is dropped and counted.
+
+    Notes
+    -----
+    Memory is bounded by ``max_predictions + max_outcomes`` entries whatever the
+    input. Entries are kept in arrival order and expire from the front, so an entry
+    that arrives out of event-time order may outlive its TTL until the entries
+    before it expire. A joined prediction stays (marked) until it expires so that
+    a second outcome for it is recognised as a duplicate.
+    """
+
+    ttl_s: float
+    max_predictions: int
+    max_outcomes: int
+    counts: JoinCounts = field(default_factory=JoinCounts)
+    watermark: float = float("-inf")
+    _predictions: OrderedDict[str, _Prediction[P]] = field(default_factory=OrderedDict)
+    _outcomes: OrderedDict[str, tuple[L, float]] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        if not self.ttl_s > 0:
+            raise ValueError(f"ttl_s must be > 0, got {self.ttl_s!r}")
+        for name in ("max_predictions", "max_outcomes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+    def __len__(self) -> int:
+        return len(self._predictions) + len(self._outcomes)
+
+    def add_prediction(self, key: str, timestamp: float, payload: P) -> Joined[P, L] | JoinResult:
+        """Store a prediction; returns the pair if its outcome was already waiting."""
+        self._advance(timestamp)
+        if key in self._predictions:
+            self.counts.duplicate_predictions += 1
+            return JoinResult.DUPLICATE
+        waiting = self._outcomes.pop(key, None)
+        entry = _Prediction(payload, timestamp, joined=waiting is not None)
+        self._predictions[key] = entry
+        if len(self._predictions) > self.max_predictions:
+            _, oldest = self._predictions.popitem(last=False)
+            self.counts.evicted_predictions += 1
+            if not oldest.joined:
+                self.counts.expired += 1
+        if waiting is None:
+            return JoinResult.PENDING
+        self.counts.joined += 1
+        label, labelled_at = waiting
+        return Joined(payload, label, timestamp, labelled_at)
+
+    def add_outcome(self, key: str, timestamp: float, label: L) -> Joined[P, L] | JoinResult:
+        """Join an outcome to its prediction, or keep it waiting for one."""
+        self._advance(timestamp)
+        entry = self._predictions.get(key)
+        if entry is not None:
+            if entry.joined:
+                self.counts.duplicate_outcomes += 1
+                return JoinResult.DUPLICATE
+            entry.joined = True
+            self.counts.joined += 1
+            return Joined(entry.payload, label, entry.timestamp, timestamp)
+        if key in self._outcomes:
+            self.counts.duplicate_outcomes += 1
+            return JoinResult.DUPLICATE
+        if timestamp < self.watermark - self.ttl_s:
+            self.counts.late += 1
+            return JoinResult.LATE
+        self._outcomes[key] = (label, timestamp)
+        if len(self._outcomes) > self.max_outcomes:
+            self._outcomes.popitem(last=False)
+            self.counts.evicted_outcomes += 1
+            self.counts.unmatched += 1
+        return JoinResult.PENDING
+
+    def advance(self, timestamp: float) -> None:
+        """Move the watermark (e.g. on a signal or an idle tick) and expire what is due."""
+        self._advance(timestamp)
+
+    def _advance(self, timestamp: float) -> None:
+        if timestamp <= self.watermark:
+            return
+        self.watermark = timestamp
+        horizon = timestamp - self.ttl_s
+        predictions = self._predictions
+        while predictions:
+            key, oldest = next(iter(predictions.items()))
+            if oldest.timestamp >= horizon:
+                break
+            del predictions[key]
+            if not oldest.joined:
+                self.counts.expired += 1
+        outcomes = self._outcomes
+        while outcomes:
+            key, (_, labelled_at) = next(iter(outcomes.items()))
+            if labelled_at >= horizon:
+                break
+            del outcomes[key]
+            self.counts.unmatched += 1
+
+    def waiting_predictions(self) -> Iterator[P]:
+        """Payloads of predictions still waiting for their outcome."""
+        return (e.payload for e in self._predictions.values() if not e.joined)
+
+    def to_state(self, encode: Any = lambda payload: payload) -> dict[str, Any]:
+        """JSON-safe state; ``encode`` turns a payload into JSON-safe data."""
+        return {
+            "version": _STATE_VERSION,
+            "ttl_s": self.ttl_s,
+            "max_predictions": self.max_predictions,
+            "max_outcomes": self.max_outcomes,
+            "watermark": None if self.watermark == float("-inf") else self.watermark,
+            "counts": vars(self.counts).copy(),
+            "predictions": [
+                [k, encode(e.payload), e.timestamp, e.joined] for k, e in self._predictions.items()
+            ],
+            "outcomes": [[k, label, ts] for k, (label, ts) in self._outcomes.items()],
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], decode: Any = lambda payload: payload
+    ) -> JoinStore[Any, Any]:
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(
+                f"join state version must be {_STATE_VERSION}, got {state.get('version')!r}"
+            )
+        store: JoinStore[Any, Any] = cls(
+            ttl_s=float(state["ttl_s"]),
+            max_predictions=int(state["max_predictions"]),
+            max_outcomes=int(state["max_outcomes"]),
+            counts=JoinCounts(**state["counts"]),
+        )
+        store.watermark = float("-inf") if state["watermark"] is None else float(state["watermark"])
+        for key, payload, ts, joined in state["predictions"]:
+            store._predictions[key] = _Prediction(decode(payload), float(ts), bool(joined))
+        for key, label, ts in state["outcomes"]:
+            store._outcomes[key] = (label, float(ts))
+        return store
