@@ -8,6 +8,8 @@ Reference profiles
 Two-sample drift tests of a window against a feature's profile
     :func:`psi`, :func:`ks_test`, :func:`chi2_test`, :func:`jensen_shannon`,
     :func:`wasserstein`, each returning a :class:`DriftResult`.
+Whole windows against a whole profile, reference work done once
+    :class:`WindowChecker`, returning a :class:`FeatureCheck` per feature.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from detectors.profile_builder import FeatureValue, ProfileBuilder, build_profil
 from detectors.psi import psi
 from detectors.result import DriftResult
 from detectors.wasserstein import reference_scale, wasserstein
+from detectors.window_check import FeatureCheck, WindowChecker
 
 __all__ = [
     "OTHER",
     "PROFILE_VERSION",
     "CategoricalProfile",
     "DriftResult",
+    "FeatureCheck",
     "FeatureProfile",
     "FeatureValue",
     "NumericProfile",
     "Profile",
     "ProfileBuilder",
+    "WindowChecker",
     "build_profile",
     "chi2_test",
     "jensen_shannon",

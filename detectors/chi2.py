@@ -7,11 +7,12 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import stats
 
+from detectors._binning import IntArray
 from detectors._windows import aligned_counts, categorical_reference
 from detectors.feature_profile import FeatureProfile
 from detectors.result import DriftResult
 
-__all__ = ["chi2_test"]
+__all__ = ["chi2_test", "contingency_statistic"]
 
 
 def chi2_test(
@@ -80,14 +81,23 @@ def chi2_test(
     """
     categorical_reference(reference, "chi2_test")
     expected_row, observed_row = aligned_counts(window, reference, "chi2_test")
+    statistic, dof = contingency_statistic(expected_row, observed_row, correction)
+    if dof == 0:
+        return DriftResult(statistic=0.0, pvalue=1.0)
+    return DriftResult(statistic, float(stats.chi2.sf(statistic, dof)))
+
+
+def contingency_statistic(
+    expected_row: IntArray, observed_row: IntArray, correction: bool
+) -> tuple[float, int]:
+    """Pearson's :math:`X^2` of the two-row table and its degrees of freedom (see chi2_test)."""
     table = np.vstack((expected_row, observed_row)).astype(np.float64)
     table = table[:, table.sum(axis=0) > 0]
     dof = table.shape[1] - 1
     if dof == 0:
-        return DriftResult(statistic=0.0, pvalue=1.0)
+        return 0.0, 0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     if dof == 1 and correction:
         gap = expected - table
         table = table + np.sign(gap) * np.minimum(0.5, np.abs(gap))
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    return DriftResult(statistic, float(stats.chi2.sf(statistic, dof)))
+    return float(np.sum((table - expected) ** 2 / expected)), dof

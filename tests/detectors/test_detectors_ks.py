@@ -97,3 +97,35 @@ def test_ks_rejects_empty_windows_and_categorical_references() -> None:
         ks_test([1.0], categorical)
     with pytest.raises(ValueError, match="ks_test window must be one-dimensional"):
         ks_test(np.ones((2, 2)), numeric)
+
+
+@pytest.mark.parametrize("method", ["auto", "exact", "asymp"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_each_method_equals_scipy_with_the_same_method(method: str, seed: int) -> None:
+    rng = np.random.default_rng(4000 + seed)
+    reference = rng.normal(size=int(rng.integers(1, 1200)))
+    window = rng.normal(rng.uniform(0, 0.4), size=int(rng.integers(1, 400)))
+    if seed % 3 == 0:  # ties within and across the samples
+        reference, window = np.round(reference, 1), np.round(window, 1)
+    feature = profile_of(reference)
+    result = ks_test(window, feature, method=method)  # type: ignore[arg-type]
+    oracle = stats.ks_2samp(window, feature.sample, method=method)
+    assert result.statistic == pytest.approx(float(oracle.statistic), abs=1e-9, rel=0)
+    assert result.pvalue == pytest.approx(float(oracle.pvalue), abs=1e-9, rel=0)
+
+
+def test_the_asymptotic_method_never_runs_the_exact_recursion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fail(*args: object) -> None:
+        raise AssertionError("the exact recursion ran")
+
+    monkeypatch.setattr(ks_module, "_attempt_exact_2kssamp", fail)
+    rng = np.random.default_rng(5)
+    result = ks_test(rng.normal(size=800), profile_of(rng.normal(size=3000)), method="asymp")
+    assert result.pvalue is not None and 0 <= result.pvalue <= 1
+
+
+def test_an_unknown_method_is_rejected() -> None:
+    with pytest.raises(ValueError, match="method must be one of .* got 'fast'"):
+        ks_test([1.0], profile_of(np.arange(5.0)), method="fast")  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 
 import numpy as np
 import pytest
@@ -44,8 +45,9 @@ def test_benjamini_hochberg_equals_scipy(pvalues: dict[str, float]) -> None:
 
 @given(pvalue_maps)
 def test_adjusted_pvalues_are_never_smaller_and_stay_in_range(pvalues: dict[str, float]) -> None:
-    for method in ("holm", "bh", "none"):
-        adjusted = adjust_pvalues(pvalues, method)  # type: ignore[arg-type]
+    methods: tuple[typing.Literal["holm", "bh", "none"], ...] = ("holm", "bh", "none")
+    for method in methods:
+        adjusted = adjust_pvalues(pvalues, method)
         assert set(adjusted) == set(pvalues)
         assert all(pvalues[k] - 1e-15 <= v <= 1 for k, v in adjusted.items())
 

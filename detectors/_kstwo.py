@@ -1,0 +1,173 @@
+"""Vectorised survival function of the one-sample two-sided Kolmogorov distribution.
+
+``scipy.stats.kstwo.sf`` evaluates each element in a Python loop, and for large
+``n`` its exact one-sided term ``scipy.special.smirnov`` sums ``n`` terms in C, one
+call per element: about 0.1-0.8 ms per p-value at ``n = 900``. A window check
+needs a few dozen p-values per window, so this module evaluates the two branches
+that a streaming check hits (``n > 140``) as whole-array numpy expressions and
+hands every other element to scipy unchanged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import stats
+from scipy.special import gammaln
+
+from detectors._binning import FloatArray
+
+__all__ = ["kstwo_sf"]
+
+_SQRT2PI = np.sqrt(2.0 * np.pi)
+_PI2, _PI4, _PI6 = np.pi**2, np.pi**4, np.pi**6
+#: scipy's cut-offs, repeated so that each element takes scipy's branch.
+_SMALL_N, _MIN_LOG, _ZERO_NX2, _SMIRNOV_NX2 = 140, -708.0, 370.0, 2.2
+
+
+def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
+    """:math:`P(D_n \\ge d)` elementwise; equals ``scipy.stats.kstwo.sf(d, n)``.
+
+    Parameters
+    ----------
+    statistic
+        Values :math:`d` of the statistic.
+    n
+        Sample sizes, positive integers stored as floats; broadcast with ``statistic``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Survival probabilities in [0, 1], shape of the broadcast inputs.
+
+    Notes
+    -----
+    Branches follow Simard and L'Ecuyer [1]_ as scipy does. With :math:`t = nd`,
+    for :math:`n > 140` and :math:`1 < t < n - 1`:
+
+    * :math:`nd^2 \\ge 370`: the probability is below :math:`10^{-300}`; 0.
+    * :math:`nd^2 \\ge 2.2` or :math:`d \\ge 1/2`: twice the exact one-sided
+      tail of Birnbaum and Tingey [2]_,
+
+      .. math:: P(D_n^+ \\ge d) = d \\sum_{j=0}^{\\lfloor n(1-d) \\rfloor}
+                \\binom{n}{j} \\Big(1 - d - \\frac{j}{n}\\Big)^{n-j}
+                \\Big(d + \\frac{j}{n}\\Big)^{j-1},
+
+      summed in logs over a padded ``(elements, n)`` grid.
+    * otherwise, unless :math:`n d^{3/2} \\le 1.4` (Durbin's matrix, left to
+      scipy): one minus the Pelz-Good expansion [3]_
+      :math:`K_0(z) + K_1(z)/\\sqrt n + K_2(z)/n + K_3(z)/n^{3/2}`,
+      :math:`z = \\sqrt n\\, d`, each :math:`K_i` a theta-type series over odd
+      :math:`m = 2k - 1 \\le 32z/\\pi` in :math:`q^{m^2}`, :math:`q = e^{-\\pi^2/8z^2}`.
+
+    Elements with :math:`d \\le 0` or :math:`d \\ge 1` give 1 or 0, and
+    :math:`t \\le 1/2` gives 1; the rest (small :math:`n`, :math:`t` near 1 or
+    :math:`n - 1`, Durbin's region) go to scipy element by element.
+
+    References
+    ----------
+    .. [1] Simard, R., L'Ecuyer, P. (2011). Computing the two-sided
+       Kolmogorov-Smirnov distribution. *J. Stat. Softw.* 39(11).
+    .. [2] Birnbaum, Z. W., Tingey, F. H. (1951). One-sided confidence contours
+       for probability distribution functions. *Ann. Math. Stat.* 22(4), 592-596.
+    .. [3] Pelz, W., Good, I. J. (1976). Approximating the lower tail-areas of
+       the Kolmogorov-Smirnov one-sample statistic. *J. R. Stat. Soc. B* 38(2).
+
+    Examples
+    --------
+    >>> d, n = np.array([0.02, 0.06, 0.5]), np.array([900.0, 900.0, 900.0])
+    >>> bool(np.allclose(kstwo_sf(d, n), stats.kstwo.sf(d, n), rtol=0, atol=1e-12))
+    True
+    """
+    d, size = np.broadcast_arrays(
+        np.asarray(statistic, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    )
+    shape = d.shape
+    d, size = d.ravel(), size.ravel()
+    out = np.ones(d.size)
+    out[np.isnan(d) | np.isnan(size)] = np.nan
+    t = size * d
+    nx2 = t * d
+    out[d >= 1.0] = 0.0
+    inside = (d > 0.0) & (d < 1.0) & (t > 0.5)
+    regular = inside & (size > _SMALL_N) & (t > 1.0) & (t < size - 1.0)
+    zero = regular & (d < 0.5) & (nx2 >= _ZERO_NX2)
+    tail = regular & ~zero & ((d >= 0.5) | (nx2 >= _SMIRNOV_NX2))
+    body = regular & ~zero & ~tail & (size * d**1.5 > 1.4)
+    out[zero] = 0.0
+    if tail.any():
+        out[tail] = np.clip(2.0 * _smirnov(size[tail], d[tail]), 0.0, 1.0)
+    if body.any():
+        out[body] = np.clip(1.0 - _pelz_good_cdf(size[body], d[body]), 0.0, 1.0)
+    rest = inside & ~regular | regular & ~zero & ~tail & ~body
+    if rest.any():
+        out[rest] = stats.kstwo.sf(d[rest], size[rest])
+    return out.reshape(shape)
+
+
+@lru_cache(maxsize=16)
+def _log_factorials(n: int) -> FloatArray:
+    table: FloatArray = gammaln(np.arange(n + 1, dtype=np.float64) + 1.0)
+    table.setflags(write=False)
+    return table
+
+
+def _smirnov(n: FloatArray, d: FloatArray) -> FloatArray:
+    """One-sided tail :math:`P(D_n^+ \\ge d)`, Birnbaum-Tingey sum, one row per element."""
+    # Rows in chunks of about 2**18 grid cells keep the temporaries in cache.
+    rows = max(1, (1 << 18) // (int(n.max()) + 1))
+    if n.size > rows:
+        chunks = range(0, n.size, rows)
+        return np.concatenate([_smirnov(n[i : i + rows], d[i : i + rows]) for i in chunks])
+    top = int(n.max())
+    log_fact = _log_factorials(top)
+    j = np.arange(top + 1, dtype=np.float64)
+    nn, dd = n[:, None], d[:, None]
+    last = np.floor(nn * (1.0 - dd))
+    below = dd + j / nn
+    above = 1.0 - below
+    keep = (j <= last) & (above > 0.0)
+    safe_j = np.minimum(j, nn).astype(np.int64)
+    log_binom = (
+        log_fact[n.astype(np.int64)][:, None]
+        - log_fact[safe_j]
+        - log_fact[(nn - safe_j).astype(np.int64)]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = log_binom + (nn - j) * np.log(np.where(keep, above, 1.0)) + (j - 1.0) * np.log(below)
+    terms = np.where(keep, np.exp(np.where(keep, logs, -np.inf)), 0.0)
+    result: FloatArray = d * terms.sum(axis=1)
+    return result
+
+
+def _pelz_good_cdf(n: FloatArray, d: FloatArray) -> FloatArray:
+    """Pelz-Good approximation of :math:`P(D_n \\le d)`, vectorised over elements."""
+    z = np.sqrt(n) * d
+    c = z * z
+    max_k = np.ceil(16.0 * z / np.pi)
+    k = np.arange(1.0, max(max_k.max(), 1.0) + 1.0)
+    used = k <= max_k[:, None]
+    m2 = (2.0 * k - 1.0) ** 2
+    # Power sums S_p = sum_k q^(m^2) m^(2p), p = 0..3, and T_p = sum_k q'^(k^2) k^(2p),
+    # p = 1, 2, with q = exp(-pi^2 / 8z^2), q' = exp(-pi^2 / 2z^2), as two matrix products.
+    weight = np.where(used, np.exp(np.outer(-_PI2 / 8.0 / c, m2)), 0.0)
+    s0, s1, s2, s3 = (weight @ np.stack((np.ones_like(m2), m2, m2**2, m2**3), axis=1)).T
+    extra = np.where(used, np.exp(np.outer(-_PI2 / 2.0 / c, k * k)), 0.0)
+    t1, t2 = (extra @ np.stack((k**2, k**4), axis=1)).T
+    k0 = s0 / z
+    k1 = (-c * s0 + _PI2 / 4.0 * s1) / (6.0 * c * c)
+    k2 = (
+        (6.0 * c**3 + 2.0 * c**2) * s0
+        + (2.0 * c**2 - 5.0 * c) * _PI2 / 4.0 * s1
+        + _PI4 * (1.0 - 2.0 * c) / 16.0 * s2
+    ) / (72.0 * z**7) - _PI2 * t1 / (36.0 * z**3)
+    k3 = (
+        (-30.0 * c**3 - 90.0 * c**4) * s0
+        + _PI2 * (135.0 * c**2 - 96.0 * c**3) / 4.0 * s1
+        + _PI4 * (-60.0 * c + 212.0 * c**2) / 16.0 * s2
+        + _PI6 * (5.0 - 30.0 * c) / 64.0 * s3
+    ) / (6480.0 * z**10) + _PI2 * (3.0 * c * t1 - _PI2 * t2) / (216.0 * c**3)
+    cdf: FloatArray = _SQRT2PI * (k0 + k1 / np.sqrt(n) + k2 / n + k3 / n**1.5)
+    # Below z ~ 0.042 the series underflows; scipy calls the CDF 0 there.
+    return np.where(-_PI2 / 8.0 / c < _MIN_LOG, 0.0, cdf)
