@@ -263,7 +263,7 @@ class PrometheusServer:
     def _get(self, path: str) -> bytes | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.read()  # type: ignore[no-any-return]
+                return bytes(r.read())
         except OSError:
             return None
 
@@ -277,7 +277,8 @@ class PrometheusServer:
             return []
         reply = json.loads(body)
         assert reply["status"] == "success", reply
-        return reply["data"]["result"]  # type: ignore[no-any-return]
+        result: list[dict[str, Any]] = reply["data"]["result"]
+        return result
 
     def scalar(self, promql: str) -> float | None:
         result = self.query(promql)

@@ -47,7 +47,7 @@ def test_prometheus_scrapes_the_daemon_and_sees_every_event(
         )
         assert prom.scalar('driftline_dead_letters_total{reason="invalid_json"}') == 3
         assert prom.scalar("driftline_build_info") == 1
-        assert prom.scalar("sum(driftline_batch_duration_seconds_count)") >= 1
+        assert (prom.scalar("sum(driftline_batch_duration_seconds_count)") or 0) >= 1
         assert prom.scalar("driftline_ready") == 1
         lag = prom.query(f'driftline_consumer_lag{{topic="{topics.predictions}"}}')
         assert {series["metric"]["partition"] for series in lag} == {"0", "1"}

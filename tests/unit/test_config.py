@@ -157,4 +157,4 @@ def test_secrets_are_masked_in_the_dump_but_usable(tmp_path: Path) -> None:
 def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError):
-        settings.http.port = 1  # type: ignore[misc]
+        settings.http.port = 1  # type: ignore[misc,unused-ignore]
