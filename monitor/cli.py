@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
 from monitor.config import Settings, load_settings, masked_dump
 from monitor.errors import ConfigError, DriftlineError
 from monitor.logs import configure_logging
+
+if TYPE_CHECKING:
+    from monitor.reference import ModelReference
 
 __all__ = ["main"]
 
@@ -156,6 +159,8 @@ def _serve(settings: Settings, stack: ExitStack) -> int:
     from monitor.http import HttpServer
     from monitor.kafka_io import KafkaSource, crc_fast_path
     from monitor.metrics import CONTENT_TYPE, make_registry, render
+    from monitor.metrics_models import ModelCollector
+    from monitor.pipeline import Pipeline
     from monitor.service import Service
     from monitor.telemetry import Telemetry
 
@@ -165,12 +170,14 @@ def _serve(settings: Settings, stack: ExitStack) -> int:
             "install the crc32c package"
         )
     telemetry = Telemetry()
+    pipeline = Pipeline(settings, load_references(settings))
     service = Service(
         settings,
         telemetry,
         lambda stop, beat: KafkaSource.connect(settings.kafka, stop, telemetry.kafka_error, beat),
+        pipeline=pipeline,
     )
-    registry = make_registry(telemetry, __version__)
+    registry = make_registry(telemetry, __version__, ModelCollector(pipeline.snapshots))
     try:
         server = HttpServer(
             settings.http.host,
@@ -199,6 +206,32 @@ def _profile(args: argparse.Namespace) -> int:
     from monitor.profiling import build_reference
 
     return build_reference(args)
+
+
+def load_references(settings: Settings) -> dict[str, ModelReference]:
+    """The reference files named in the settings; a bad one fails the start."""
+    from monitor.reference import load_reference
+
+    references = {}
+    for name, model in settings.models.items():
+        if model.profile is None:
+            continue
+        key = f"models.{name}.profile"
+        try:
+            reference = load_reference(model.profile)
+        except DriftlineError as exc:
+            raise ConfigError(key, str(exc)) from None
+        if reference.model != name:
+            raise ConfigError(key, f"{model.profile} is the reference of model {reference.model!r}")
+        references[name] = reference
+        log.info(
+            "model %s: reference %s (profile id %s, %d rows)",
+            name,
+            model.profile,
+            reference.profile_id,
+            reference.features.n_rows,
+        )
+    return references
 
 
 def _start_local_broker(settings: Settings, stack: ExitStack) -> None:

@@ -111,6 +111,10 @@ class StateSettings(_Section):
 class LimitSettings(_Section):
     max_event_bytes: PositiveInt = 1 << 20
     max_models: PositiveInt = 100
+    max_features: PositiveInt = 200  # tracked per model; more are counted, not tracked
+    max_segment_values: PositiveInt = 10  # per segment key; the rest are __other__
+    max_signals: PositiveInt = 20  # signal names per model
+    max_versions: PositiveInt = 5  # model versions with their own performance, per model
 
 
 class LogSettings(_Section):
@@ -118,17 +122,69 @@ class LogSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class JoinSettings(_Section):
+    # How long (event time) a prediction waits for its outcome, and an outcome for its
+    # prediction; and how many of each are kept at most.
+    ttl_s: Annotated[float, Field(gt=0)] = 3 * 86_400.0
+    max_predictions: PositiveInt = 500_000
+    max_outcomes: PositiveInt = 100_000
+
+
+class PolicySettings(_Section):
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.001
+    correction: Literal["holm", "bh", "none"] = "holm"
+    min_effect: Annotated[float, Field(ge=0)] = 0.05
+    persistence: PositiveInt = 1
+    clear_after: PositiveInt = 3
+    min_features: PositiveInt = 1
+
+
+ConceptDetector = Literal["adwin", "page_hinkley", "ddm", "eddm", "kswin", "cusum"]
+Task = Literal["binary", "multiclass", "regression"]
+
+
 class ModelDefaults(_Section):
     reference_size: PositiveInt = 5000
     window_size: PositiveInt = 1000
+    window_seconds: Annotated[float, Field(gt=0)] | None = None
+    performance_window: PositiveInt = 1000
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    concept_detectors: list[ConceptDetector] = ["adwin"]
+    segments: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    policy: PolicySettings = PolicySettings()
 
 
 class ModelSettings(_Section):
     profile: Path | None = None
-    task: Literal["binary", "multiclass", "regression"] | None = None
-    segments: list[str] = []
+    task: Task | None = None
+    segments: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = None
     reference_size: PositiveInt | None = None
     window_size: PositiveInt | None = None
+    window_seconds: Annotated[float, Field(gt=0)] | None = None
+    performance_window: PositiveInt | None = None
+    threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
+    concept_detectors: list[ConceptDetector] | None = None
+    policy: PolicySettings | None = None
+    # Known baseline rate per signal name (signals per prediction); learned otherwise.
+    signal_baselines: dict[
+        Annotated[str, Field(pattern=MODEL_NAME_PATTERN)], Annotated[float, Field(gt=0)]
+    ] = {}
+
+
+class ModelConfig(_Section):
+    """One model's effective settings: its own, else the defaults."""
+
+    profile: Path | None
+    task: Task | None
+    segments: list[str]
+    reference_size: int
+    window_size: int
+    window_seconds: float | None
+    performance_window: int
+    threshold: float
+    concept_detectors: list[ConceptDetector]
+    policy: PolicySettings
+    signal_baselines: dict[str, float]
 
 
 class Settings(_Section):
@@ -137,8 +193,25 @@ class Settings(_Section):
     state: StateSettings = StateSettings()
     limits: LimitSettings = LimitSettings()
     log: LogSettings = LogSettings()
+    join: JoinSettings = JoinSettings()
     defaults: ModelDefaults = ModelDefaults()
     models: dict[Annotated[str, Field(pattern=MODEL_NAME_PATTERN)], ModelSettings] = {}
+
+    def for_model(self, name: str) -> ModelConfig:
+        """The effective settings of model ``name`` (declared or not)."""
+        own = self.models.get(name, ModelSettings())
+        merged = {
+            field: getattr(self.defaults, field)
+            if getattr(own, field) is None
+            else getattr(own, field)
+            for field in ModelDefaults.model_fields
+        }
+        return ModelConfig(
+            profile=own.profile,
+            task=own.task,
+            signal_baselines=dict(own.signal_baselines),
+            **merged,
+        )
 
 
 def load_settings(

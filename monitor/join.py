@@ -10,7 +10,7 @@ either end is counted, never silently lost.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Generic, TypeVar
@@ -93,6 +93,10 @@ class JoinStore(Generic[P, L]):
     watermark: float = float("-inf")
     _predictions: OrderedDict[str, _Prediction[P]] = field(default_factory=OrderedDict)
     _outcomes: OrderedDict[str, tuple[L, float]] = field(default_factory=OrderedDict)
+    #: Called with the payload of each prediction that expires without its outcome,
+    #: and with the label of each outcome given up on (not part of the state).
+    on_expired: Callable[[P], None] = field(default=lambda payload: None, repr=False)
+    on_unmatched: Callable[[L], None] = field(default=lambda label: None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.ttl_s > 0:
@@ -118,6 +122,7 @@ class JoinStore(Generic[P, L]):
             self.counts.evicted_predictions += 1
             if not oldest.joined:
                 self.counts.expired += 1
+                self.on_expired(oldest.payload)
         if waiting is None:
             return JoinResult.PENDING
         self.counts.joined += 1
@@ -143,9 +148,10 @@ class JoinStore(Generic[P, L]):
             return JoinResult.LATE
         self._outcomes[key] = (label, timestamp)
         if len(self._outcomes) > self.max_outcomes:
-            self._outcomes.popitem(last=False)
+            _, (dropped, _) = self._outcomes.popitem(last=False)
             self.counts.evicted_outcomes += 1
             self.counts.unmatched += 1
+            self.on_unmatched(dropped)
         return JoinResult.PENDING
 
     def advance(self, timestamp: float) -> None:
@@ -165,13 +171,20 @@ class JoinStore(Generic[P, L]):
             del predictions[key]
             if not oldest.joined:
                 self.counts.expired += 1
+                self.on_expired(oldest.payload)
         outcomes = self._outcomes
         while outcomes:
-            key, (_, labelled_at) = next(iter(outcomes.items()))
+            key, (label, labelled_at) = next(iter(outcomes.items()))
             if labelled_at >= horizon:
                 break
             del outcomes[key]
             self.counts.unmatched += 1
+            self.on_unmatched(label)
+
+    def prediction(self, key: str) -> P | None:
+        """The payload of a stored prediction (joined or not), if it is still kept."""
+        entry = self._predictions.get(key)
+        return None if entry is None else entry.payload
 
     def waiting_predictions(self) -> Iterator[P]:
         """Payloads of predictions still waiting for their outcome."""

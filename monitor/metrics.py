@@ -62,6 +62,15 @@ class TelemetryCollector(Collector):
             dead.add_metric([reason], n)
         yield dead
 
+        future = CounterMetricFamily(
+            "driftline_future_timestamps_total",
+            "Events more than an hour ahead of their Kafka record; their record time is used",
+            labels=["stream"],
+        )
+        for stream, n in sorted(snap.future_timestamps.items()):
+            future.add_metric([stream], n)
+        yield future
+
         last = GaugeMetricFamily(
             "driftline_last_event_timestamp_seconds",
             "Event time of the newest valid event seen, by stream",
@@ -115,10 +124,12 @@ class TelemetryCollector(Collector):
         )
 
 
-def make_registry(telemetry: Telemetry, version: str) -> CollectorRegistry:
-    """A fresh registry holding only driftline's collector."""
+def make_registry(telemetry: Telemetry, version: str, *collectors: Collector) -> CollectorRegistry:
+    """A fresh registry holding only driftline's collectors."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TelemetryCollector(telemetry, version))
+    for collector in collectors:
+        registry.register(collector)
     return registry
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from monitor.config import Settings
 from monitor.errors import DecodeError
-from monitor.events import EventDecoder, StreamName
+from monitor.events import Event, EventDecoder, StreamName
+from monitor.pipeline import Pipeline
 from monitor.source import Backoff, DeadLetter, EventSource, Record
-from monitor.telemetry import UNKNOWN, BatchStats, LabelCap, Telemetry
+from monitor.telemetry import OTHER, UNKNOWN, BatchStats, Telemetry
 
 __all__ = ["RunSummary", "Service"]
 
@@ -27,6 +28,8 @@ Connect = Callable[[threading.Event, Callable[[], None]], "EventSource | None"]
 Clock = Callable[[], float]
 
 _LAG_INTERVAL_S = 1.0
+#: Event times further ahead of their Kafka record's time are replaced by the latter.
+MAX_FUTURE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Service:
         Where counts go; read by the metrics collector.
     connect
         Opens the source, retrying until it succeeds or the stop event is set.
+    pipeline
+        The per-model pipeline; a fresh one by default.
     clock
         Monotonic seconds; injectable for tests.
     """
@@ -58,6 +63,7 @@ class Service:
         telemetry: Telemetry,
         connect: Connect,
         clock: Clock = time.monotonic,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self._settings = settings
         self._telemetry = telemetry
@@ -70,7 +76,7 @@ class Service:
             topics.signals: "signals",
         }
         self._decoder = EventDecoder(settings.limits.max_event_bytes)
-        self._models = LabelCap(settings.limits.max_models, preset=settings.models)
+        self.pipeline = pipeline or Pipeline(settings)
         self._last_progress = clock()
         self._last_lag = float("-inf")
         self._invalid_logged = _RateLimit(clock, per_interval=10, interval_s=10.0)
@@ -111,8 +117,10 @@ class Service:
                     else:
                         events += len(records)
                         invalid += sum(stats.dead_letters.values())
+                self.pipeline.end_batch(self._clock())
                 self._update_lag(source)
         finally:
+            self.pipeline.end_batch(self._clock(), force=True)
             self._telemetry.ready = False
             self._telemetry.connected = False
             source.close()
@@ -134,14 +142,16 @@ class Service:
         stats = BatchStats()
         letters: list[DeadLetter] = []
         offsets: dict[tuple[str, int], int] = {}
+        models = self.pipeline.model_label
+        valid: list[tuple[StreamName, Event, float]] = []
+        invalid: list[tuple[StreamName, str | None]] = []
         for record in records:
             offsets[(record.topic, record.partition)] = record.offset + 1
             stream = self._streams[record.topic]
             try:
                 event = self._decoder.decode(stream, record.value)
             except DecodeError as err:
-                model = self._models(err.model) if err.model else UNKNOWN
-                stats.events[(stream, model, "invalid")] += 1
+                invalid.append((stream, err.model))
                 stats.dead_letters[err.reason] += 1
                 letters.append(DeadLetter(record, err.reason, err.detail))
                 if self._invalid_logged():
@@ -153,8 +163,13 @@ class Service:
                         err,
                     )
                 continue
-            stats.events[(stream, self._models(event.model), "ok")] += 1
-            stats.event_time(stream, event.event_time(record.timestamp / 1000))
+            record_time = record.timestamp / 1000
+            timestamp = event.event_time(record_time)
+            if timestamp > record_time + MAX_FUTURE_S:
+                # One event from the far future would expire every waiting prediction.
+                stats.future_timestamps[stream] += 1
+                timestamp = record_time
+            valid.append((stream, event, timestamp))
         if letters and not self._deliver(source, letters, stop):
             log.error(
                 "dead-letter topic unavailable; batch of %d records not committed, "
@@ -162,8 +177,17 @@ class Service:
                 len(records),
             )
             return None
+        # The batch's effects are applied only once its dead letters are safe.
+        for stream, event, timestamp in valid:
+            status = self.pipeline.process(event, timestamp)
+            stats.events[(stream, models.known(event.model) or OTHER, status)] += 1
+            stats.event_time(stream, timestamp)
+        for stream, name in invalid:
+            # Invalid events never take a model label: hostile names would crowd out real ones.
+            label = (models.known(name) if name else None) or UNKNOWN
+            stats.events[(stream, label, "invalid")] += 1
         self._telemetry.add_batch(stats, self._clock() - started)
-        self._telemetry.set_label_overflow("model", self._models.overflowed)
+        self._telemetry.set_label_overflow("model", models.overflowed)
         source.commit(offsets)
         return stats
 

@@ -71,6 +71,10 @@ class LabelCap:
     def __len__(self) -> int:
         return len(self._admitted)
 
+    def known(self, value: str) -> str | None:
+        """``value`` if it was admitted already, else ``None``; never admits."""
+        return value if value in self._admitted else None
+
 
 @dataclass
 class BatchStats:
@@ -79,6 +83,7 @@ class BatchStats:
     events: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     last_event_timestamp: dict[str, float] = field(default_factory=dict)
+    future_timestamps: Counter[str] = field(default_factory=Counter)
 
     def event_time(self, stream: str, timestamp: float) -> None:
         if timestamp > self.last_event_timestamp.get(stream, float("-inf")):
@@ -92,6 +97,7 @@ class Snapshot:
     events: Mapping[tuple[str, str, str], int]
     dead_letters: Mapping[str, int]
     last_event_timestamp: Mapping[str, float]
+    future_timestamps: Mapping[str, int]
     consumer_lag: Mapping[tuple[str, int], int]
     batch_bucket_counts: tuple[int, ...]  # per bucket (not cumulative), then +Inf
     batch_sum: float
@@ -108,6 +114,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self._events: Counter[tuple[str, str, str]] = Counter()
         self._dead_letters: Counter[str] = Counter()
+        self._future: Counter[str] = Counter()
         self._last_ts: dict[str, float] = {}
         self._lag: dict[tuple[str, int], int] = {}
         self._buckets = [0] * (len(BATCH_DURATION_BUCKETS) + 1)
@@ -122,6 +129,7 @@ class Telemetry:
         with self._lock:
             self._events.update(stats.events)
             self._dead_letters.update(stats.dead_letters)
+            self._future.update(stats.future_timestamps)
             for stream, ts in stats.last_event_timestamp.items():
                 if ts > self._last_ts.get(stream, float("-inf")):
                     self._last_ts[stream] = ts
@@ -154,6 +162,7 @@ class Telemetry:
             return Snapshot(
                 events=dict(self._events),
                 dead_letters=dict(self._dead_letters),
+                future_timestamps=dict(self._future),
                 last_event_timestamp=dict(self._last_ts),
                 consumer_lag=dict(self._lag),
                 batch_bucket_counts=tuple(self._buckets),

@@ -1,0 +1,228 @@
+"""Data drift of one stream of predictions (a model, or one segment of it).
+
+A :class:`DriftMonitor` first holds a reference — a profile file, or the profile of
+its first ``reference_size`` rows — then fills windows of ``window_size`` rows (or
+``window_seconds`` of event time) column by column, and when a window closes checks
+every feature and the prediction against the reference and updates the decisions.
+Pure: no I/O, no clock; times are event times passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detectors.feature_profile import NumericProfile
+from detectors.policy import DriftPolicy, FeatureEvidence
+from detectors.profile_builder import ProfileBuilder, to_category
+from detectors.window_check import FeatureCheck, WindowChecker
+from monitor.reference import PREDICTION, ModelReference
+
+__all__ = ["DriftMonitor", "WindowReport"]
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """What one closed window found."""
+
+    index: int  # windows closed so far, this one included
+    rows: int
+    started_at: float  # event time of the first and last rows
+    ended_at: float
+    checks: Mapping[str, FeatureCheck]
+    prediction: FeatureCheck | None
+    drifted_features: frozenset[str]
+    drifted: bool
+    adjusted_pvalues: Mapping[str, float]
+
+
+class DriftMonitor:
+    """Reference, current window and decisions for one stream of rows.
+
+    Parameters
+    ----------
+    model
+        Name used in the reference learned from the stream.
+    reference
+        A reference to use from the start; ``None`` learns one from the first
+        ``reference_size`` rows.
+    window_size, window_seconds
+        A window closes after ``window_size`` rows, or once it spans
+        ``window_seconds`` of event time with at least ``min_window`` rows.
+    max_features
+        Features tracked at most; the reference's first ones (by name) are kept.
+    policy
+        Makes the decision policy (one per monitor).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        reference: ModelReference | None,
+        *,
+        reference_size: int = 5000,
+        window_size: int = 1000,
+        window_seconds: float | None = None,
+        min_window: int = 100,
+        max_features: int = 200,
+        policy: Callable[[], DriftPolicy] = DriftPolicy,
+    ) -> None:
+        self.model = model
+        self.reference_size = reference_size
+        self.window_size = window_size
+        self.window_seconds = window_seconds
+        self.min_window = min(min_window, window_size)
+        self.max_features = max_features
+        self._policy = policy()
+        self._builder: ProfileBuilder | None = None
+        self._predictions: ProfileBuilder | None = None
+        self.reference: ModelReference | None = None
+        self.untracked_values = 0  # feature values not in the reference, or beyond the cap
+        self.last_report: WindowReport | None = None
+        self._windows = 0
+        if reference is None:
+            self._builder, self._predictions = ProfileBuilder(), ProfileBuilder()
+        else:
+            self._use(reference)
+
+    @property
+    def learning(self) -> bool:
+        return self.reference is None
+
+    @property
+    def reference_rows(self) -> int:
+        """Rows learned so far (while learning) or in the reference."""
+        if self.reference is not None:
+            return self.reference.features.n_rows
+        return self._builder.n_rows if self._builder is not None else 0
+
+    def _use(self, reference: ModelReference) -> None:
+        self.reference = reference
+        usable = [n for n, f in reference.features.features.items() if f.count > 0]
+        tracked = usable[: self.max_features]
+        self._checker = WindowChecker(reference.features, tracked)
+        self._numeric = {
+            n for n in tracked if isinstance(reference.features.features[n], NumericProfile)
+        }
+        pred = reference.prediction
+        self._prediction_checker = (
+            WindowChecker(pred)
+            if pred is not None and pred.features[PREDICTION].count > 0
+            else None
+        )
+        self._prediction_numeric = pred is not None and isinstance(
+            pred.features.get(PREDICTION), NumericProfile
+        )
+        size = self.window_size
+        self._columns: dict[str, Any] = {
+            n: np.full(size, np.nan) if n in self._numeric else [None] * size for n in tracked
+        }
+        self._prediction_column: Any = (
+            np.full(size, np.nan) if self._prediction_numeric else [None] * size
+        )
+        self._rows = 0
+        self._started_at = math.inf
+        self._ended_at = -math.inf
+
+    def add(
+        self, timestamp: float, features: Mapping[str, Any], prediction: Any
+    ) -> WindowReport | None:
+        """Add one prediction's row; returns the report when this row closes a window."""
+        if self.reference is None:
+            self._learn(features, prediction)
+            return None
+        i = self._rows
+        columns = self._columns
+        for name, value in features.items():
+            column = columns.get(name)
+            if column is None:
+                self.untracked_values += 1
+            elif name in self._numeric:
+                column[i] = value if _is_number(value) else math.nan
+            else:
+                column[i] = None if value is None else to_category(value)
+        self._prediction_column[i] = (
+            (prediction if _is_number(prediction) else math.nan)
+            if self._prediction_numeric
+            else to_category(prediction)
+        )
+        self._rows = i + 1
+        self._started_at = min(self._started_at, timestamp)
+        self._ended_at = max(self._ended_at, timestamp)
+        full = self._rows >= self.window_size
+        timed = (
+            self.window_seconds is not None
+            and self._rows >= self.min_window
+            and self._ended_at - self._started_at >= self.window_seconds
+        )
+        return self._close() if full or timed else None
+
+    def _learn(self, features: Mapping[str, Any], prediction: Any) -> None:
+        assert self._builder is not None and self._predictions is not None
+        try:
+            self._builder.update(features)
+        except (TypeError, ValueError):
+            self.untracked_values += len(features)
+        if prediction is not None:
+            self._predictions.update({PREDICTION: prediction})
+        if self._builder.n_rows >= self.reference_size:
+            prediction_profile = self._predictions.build() if self._predictions.n_rows else None
+            self._use(ModelReference(self.model, self._builder.build(), prediction_profile))
+            self._builder = self._predictions = None
+
+    def _close(self) -> WindowReport:
+        n = self._rows
+        columns = {name: column[:n] for name, column in self._columns.items()}
+        checks = self._checker.check(columns)
+        self._policy.update(
+            {
+                name: FeatureEvidence(None if math.isnan(c.pvalue) else c.pvalue, c.psi)
+                for name, c in checks.items()
+                if c.count > 0
+            }
+        )
+        prediction = None
+        if self._prediction_checker is not None:
+            prediction = self._prediction_checker.check({PREDICTION: self._prediction_column[:n]})[
+                PREDICTION
+            ]
+        self._windows += 1
+        report = WindowReport(
+            index=self._windows,
+            rows=n,
+            started_at=self._started_at,
+            ended_at=self._ended_at,
+            checks=checks,
+            prediction=prediction,
+            drifted_features=self._policy.drifted_features,
+            drifted=self._policy.drifted,
+            adjusted_pvalues=self._policy.adjusted_pvalues,
+        )
+        self.last_report = report
+        self._reset_window()
+        return report
+
+    def _reset_window(self) -> None:
+        for name, column in self._columns.items():
+            if name in self._numeric:
+                column.fill(np.nan)
+            else:
+                column[:] = [None] * self.window_size
+        if self._prediction_numeric:
+            self._prediction_column.fill(np.nan)
+        else:
+            self._prediction_column[:] = [None] * self.window_size
+        self._rows = 0
+        self._started_at, self._ended_at = math.inf, -math.inf
+
+    @property
+    def tracked_features(self) -> tuple[str, ...]:
+        return self._checker.features if self.reference is not None else ()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

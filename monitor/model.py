@@ -1,0 +1,255 @@
+"""Everything driftline tracks about one model, and the snapshot the metrics read.
+
+Pure: events come in decoded, with their event time; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from detectors.policy import DriftPolicy, FeatureEvidence
+from monitor.config import LimitSettings, ModelConfig
+from monitor.drift import DriftMonitor, WindowReport
+from monitor.events import Prediction
+from monitor.outcomes import OutcomeTracker
+from monitor.performance import Task, infer_task
+from monitor.reference import ModelReference
+from monitor.signals import SignalRates, SignalState
+from monitor.telemetry import OTHER, LabelCap
+
+__all__ = ["LABEL_DELAY_BUCKETS", "ModelMonitor", "ModelSnapshot", "Payload"]
+
+#: Join payload: (model, prediction, version or "", segment values in config order).
+Payload = tuple[str, Any, str, tuple[str, ...]]
+
+LABEL_DELAY_BUCKETS: Final[tuple[float, ...]] = (
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4 * 3600.0,
+    12 * 3600.0,
+    86_400.0,
+    3 * 86_400.0,
+    7 * 86_400.0,
+)
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """A consistent, immutable view of one model for one scrape."""
+
+    name: str
+    learning: bool
+    reference_rows: int
+    profile_id: str | None
+    version: str | None
+    report: WindowReport | None
+    prediction_drifted: bool
+    task: Task | None
+    performance: Mapping[str, float]
+    performance_dropped: bool
+    version_performance: Mapping[str, Mapping[str, float]]
+    segment_performance: Mapping[tuple[str, str], Mapping[str, float]]
+    segment_reports: Mapping[tuple[str, str], WindowReport | None]
+    concept_drifts: Mapping[str, int]
+    label_delay_buckets: tuple[int, ...]
+    label_delay_sum: float
+    joins: Mapping[str, int]
+    signals: Mapping[str, SignalState]
+    untracked_values: int
+    overflow: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def label_coverage(self) -> float | None:
+        """Joined over resolved predictions (joined or expired)."""
+        resolved = self.joins.get("joined", 0) + self.joins.get("expired", 0)
+        return None if resolved == 0 else self.joins.get("joined", 0) / resolved
+
+
+class ModelMonitor:
+    """Drift, data quality, performance, concept drift and signals of one model."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ModelConfig,
+        limits: LimitSettings,
+        reference: ModelReference | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.limits = limits
+        self.drift = self._drift_monitor(reference)
+        self._prediction_policy = self._policy()
+        self.prediction_drifted = False
+        self._segment_values = {key: LabelCap(limits.max_segment_values) for key in config.segments}
+        self._segment_drift: dict[tuple[str, str], DriftMonitor] = {}
+        self.task: Task | None = config.task
+        self._outcomes: OutcomeTracker | None = None
+        self._segment_outcomes: dict[tuple[str, str], OutcomeTracker] = {}
+        self._version_outcomes: OrderedDict[str, OutcomeTracker] = OrderedDict()
+        self.version: str | None = None
+        self._versions: OrderedDict[str, None] = OrderedDict()
+        self.signals = SignalRates(
+            config.window_size, config.reference_size, limits.max_signals, config.signal_baselines
+        )
+        self.joins: Counter[str] = Counter()
+        self._delay_buckets = [0] * (len(LABEL_DELAY_BUCKETS) + 1)
+        self._delay_sum = 0.0
+        self.dirty = False  # state moved since the last snapshot
+        self.snapshot = self._snapshot()
+
+    def _policy(self) -> DriftPolicy:
+        return DriftPolicy(**self.config.policy.model_dump())
+
+    def _drift_monitor(self, reference: ModelReference | None) -> DriftMonitor:
+        return DriftMonitor(
+            self.name,
+            reference,
+            reference_size=self.config.reference_size,
+            window_size=self.config.window_size,
+            window_seconds=self.config.window_seconds,
+            max_features=self.limits.max_features,
+            policy=self._policy,
+        )
+
+    # -- predictions ------------------------------------------------------------------
+
+    def on_prediction(self, timestamp: float, event: Prediction) -> Payload:
+        """Take a prediction; returns what the join store keeps for it."""
+        self.dirty = True
+        if event.model_version is not None and event.model_version != self.version:
+            self.version = event.model_version
+            self._versions[self.version] = None
+            self._versions.move_to_end(self.version)
+            while len(self._versions) > self.limits.max_versions:
+                old, _ = self._versions.popitem(last=False)
+                self._version_outcomes.pop(old, None)
+        report = self.drift.add(timestamp, event.features, event.prediction)
+        if report is not None:
+            self._on_report(report)
+        segments = []
+        for key, cap in self._segment_values.items():
+            raw = event.segment.get(key)
+            value = "" if raw is None else cap(raw)
+            segments.append(value)
+            if value:
+                monitor = self._segment_drift.get((key, value))
+                if monitor is None:
+                    monitor = self._segment_drift[(key, value)] = self._drift_monitor(None)
+                monitor.add(timestamp, event.features, event.prediction)
+        self.signals.prediction()
+        return (self.name, event.prediction, event.model_version or "", tuple(segments))
+
+    def _on_report(self, report: WindowReport) -> None:
+        check = report.prediction
+        if check is not None and check.count > 0:
+            pvalue = None if check.pvalue != check.pvalue else check.pvalue
+            self._prediction_policy.update({"prediction": FeatureEvidence(pvalue, check.psi)})
+            self.prediction_drifted = self._prediction_policy.drifted
+
+    # -- outcomes and signals -----------------------------------------------------------
+
+    def on_joined(self, payload: Payload, label: Any, delay_s: float, timestamp: float) -> None:
+        _, prediction, version, segments = payload
+        self.dirty = True
+        if self.task is None:
+            self.task = infer_task(prediction, label)
+            if self.task is None:
+                self.joins["unusable"] += 1
+                return
+        if self._outcomes is None:
+            self._outcomes = self._tracker()
+        if not self._outcomes.add(prediction, label, timestamp):
+            self.joins["unusable"] += 1
+            return
+        self.joins["joined"] += 1
+        self._delay_buckets[_bucket(max(delay_s, 0.0))] += 1
+        self._delay_sum += max(delay_s, 0.0)
+        if version and version in self._versions:
+            tracker = self._version_outcomes.get(version)
+            if tracker is None:
+                tracker = self._version_outcomes[version] = self._tracker(detectors=())
+            tracker.add(prediction, label, timestamp)
+        for key, value in zip(self.config.segments, segments, strict=False):
+            if value:
+                tracker = self._segment_outcomes.get((key, value))
+                if tracker is None:
+                    tracker = self._segment_outcomes[(key, value)] = self._tracker(detectors=())
+                tracker.add(prediction, label, timestamp)
+
+    def _tracker(self, detectors: tuple[str, ...] | None = None) -> OutcomeTracker:
+        assert self.task is not None
+        return OutcomeTracker(
+            self.task,
+            self.config.performance_window,
+            self.config.threshold,
+            tuple(self.config.concept_detectors) if detectors is None else detectors,
+        )
+
+    def on_expired(self) -> None:
+        self.joins["expired"] += 1
+        self.dirty = True
+
+    def on_unmatched(self) -> None:
+        self.joins["unmatched"] += 1
+        self.dirty = True
+
+    def on_signal(self, name: str, value: float) -> None:
+        self.signals.signal(name, value)
+        self.dirty = True
+
+    def refresh(self) -> None:
+        """Rebuild the snapshot the metrics read (called by the loop, not per event)."""
+        self.snapshot = self._snapshot()
+        self.dirty = False
+
+    # -- the view the metrics read ------------------------------------------------------
+
+    def _snapshot(self) -> ModelSnapshot:
+        outcomes = self._outcomes
+        reference = self.drift.reference
+        return ModelSnapshot(
+            name=self.name,
+            learning=self.drift.learning,
+            reference_rows=self.drift.reference_rows,
+            profile_id=None if reference is None else reference.profile_id,
+            version=self.version,
+            report=self.drift.last_report,
+            prediction_drifted=self.prediction_drifted,
+            task=self.task,
+            performance=outcomes.performance.metrics() if outcomes else {},
+            performance_dropped=bool(outcomes and outcomes.dropped),
+            version_performance={
+                v: t.performance.metrics() for v, t in self._version_outcomes.items()
+            },
+            segment_performance={
+                k: t.performance.metrics() for k, t in self._segment_outcomes.items()
+            },
+            segment_reports={k: m.last_report for k, m in self._segment_drift.items()},
+            concept_drifts=dict(outcomes.concept_drifts) if outcomes else {},
+            label_delay_buckets=tuple(self._delay_buckets),
+            label_delay_sum=self._delay_sum,
+            joins=dict(self.joins),
+            signals=self.signals.states(),
+            untracked_values=self.drift.untracked_values,
+            overflow={
+                "segment": sum(cap.overflowed for cap in self._segment_values.values()),
+                "signal": self.signals.overflowed,
+            },
+        )
+
+
+def _bucket(value: float) -> int:
+    for i, bound in enumerate(LABEL_DELAY_BUCKETS):
+        if value <= bound:
+            return i
+    return len(LABEL_DELAY_BUCKETS)
+
+
+# Segment values beyond the cap are tracked together under this label.
+SEGMENT_OTHER: Final = OTHER

@@ -1,0 +1,139 @@
+"""What a model's joined outcomes say: performance, its drop, and concept drift.
+
+Pure: the :class:`OutcomeTracker` of one model (or one segment, or one version) takes
+joined (prediction, label) pairs and keeps a sliding performance window, a
+performance-drop decision against the first windows, and change detectors on the
+per-example error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Final
+
+from detectors.change import ADWIN, CUSUM, DDM, EDDM, KSWIN, ChangeDetector, PageHinkley
+from detectors.rate import RateTracker
+from monitor.performance import PerformanceWindow, Task, error_of
+
+__all__ = ["DETECTORS", "OutcomeTracker"]
+
+DETECTORS: Final[dict[str, type[ChangeDetector]]] = {
+    "adwin": ADWIN,
+    "page_hinkley": PageHinkley,
+    "ddm": DDM,
+    "eddm": EDDM,
+    "kswin": KSWIN,
+    "cusum": CUSUM,
+}
+_BINARY_ONLY: Final = frozenset({"ddm", "eddm"})
+#: Evaluation windows whose performance is the baseline of the drop decision.
+BASELINE_WINDOWS: Final = 2
+#: Relative worsening of the MAE that counts as a regression model's drop.
+MAE_DROP: Final = 0.2
+
+
+class OutcomeTracker:
+    """Performance and concept drift of one stream of joined pairs.
+
+    Parameters
+    ----------
+    task
+        The model's task.
+    window
+        Joined pairs per performance window (sliding for the gauges, tumbling for
+        the drop decision).
+    threshold
+        Binary decision threshold on the score.
+    detectors
+        Names of the change detectors to run on the per-example error (``DETECTORS``);
+        DDM and EDDM need 0/1 errors and are skipped for regression.
+
+    Notes
+    -----
+    The drop decision: the first ``BASELINE_WINDOWS`` tumbling windows are the
+    baseline. For classification the number of correct predictions per window is
+    tested against the baseline accuracy by :class:`~detectors.rate.RateTracker`
+    (exact conditional test, a drop of at least 5% relative, two windows in a row);
+    for regression the window's MAE must exceed the baseline's by ``MAE_DROP``
+    (relative) two windows in a row.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        window: int = 1000,
+        threshold: float = 0.5,
+        detectors: tuple[str, ...] = ("adwin",),
+    ) -> None:
+        self.task: Task = task
+        self.threshold = threshold
+        self.window = window
+        self.performance = PerformanceWindow(task, window, threshold)
+        self.detectors: dict[str, ChangeDetector] = {
+            name: DETECTORS[name]()
+            for name in detectors
+            if not (task == "regression" and name in _BINARY_ONLY)
+        }
+        self.concept_drifts: Counter[str] = Counter()
+        self.last_concept_drift: float | None = None  # event time of the latest
+        self.pairs = 0
+        self._accuracy = RateTracker(min_relative_drop=0.05, persistence=2, clear_after=2)
+        self._baseline_windows = 0
+        self._window_errors = 0.0
+        self._window_pairs = 0
+        self._baseline_mae: float | None = None
+        self._mae_streak = 0
+        self.dropped = False
+
+    def add(self, prediction: object, label: object, timestamp: float) -> bool:
+        """Add one joined pair; ``False`` if it does not fit the task."""
+        error = error_of(self.task, prediction, label, self.threshold)
+        if error is None:
+            return False
+        self.performance.add(prediction, label)
+        self.pairs += 1
+        for name, detector in self.detectors.items():
+            detector.update(error)
+            if detector.drift_detected:
+                self.concept_drifts[name] += 1
+                self.last_concept_drift = timestamp
+        self._window_errors += error
+        self._window_pairs += 1
+        if self._window_pairs >= self.window:
+            self._close_window()
+        return True
+
+    def _close_window(self) -> None:
+        n, errors = self._window_pairs, self._window_errors
+        self._window_pairs, self._window_errors = 0, 0.0
+        learning = self._baseline_windows < BASELINE_WINDOWS
+        self._baseline_windows += learning
+        if self.task == "regression":
+            mae = errors / n
+            if learning:
+                previous = self._baseline_mae or 0.0
+                self._baseline_mae = previous + (mae - previous) / self._baseline_windows
+                return
+            assert self._baseline_mae is not None
+            worse = mae > (1 + MAE_DROP) * self._baseline_mae
+            self._mae_streak = (
+                max(self._mae_streak, 0) + 1 if worse else min(self._mae_streak, 0) - 1
+            )
+            if self._mae_streak >= 2:
+                self.dropped = True
+            elif self._mae_streak <= -2:
+                self.dropped = False
+            return
+        correct = n - errors
+        if learning:
+            self._accuracy.learn(correct, n)
+        else:
+            self._accuracy.update(correct, n)
+            self.dropped = self._accuracy.drift_detected
+
+    @property
+    def baseline(self) -> float | None:
+        """Baseline accuracy (classification) or MAE (regression), once learned."""
+        if self._baseline_windows < BASELINE_WINDOWS:
+            return None
+        return self._baseline_mae if self.task == "regression" else self._accuracy.baseline
