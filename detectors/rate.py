@@ -23,7 +23,10 @@ class RateTracker:
     reference period. A window *signals* when a one-sided test says its rate is
     below the baseline at level ``alpha`` and the drop is at least
     ``min_relative_drop``; the rate is *dropped* after ``persistence`` signalling
-    windows in a row and recovers after ``clear_after`` quiet ones.
+    windows in a row, and recovers after ``clear_after`` windows in a row whose rate
+    is back above the margin, ``(1 - min_relative_drop) * baseline``. A window below
+    the margin that is not significant counts for neither, so a real drop that the
+    test sees in only most windows does not flap on and off.
 
     Parameters
     ----------
@@ -135,7 +138,14 @@ class RateTracker:
         self._pvalue = pvalue
         dropped_enough = count / exposure <= (1 - self.min_relative_drop) * baseline
         signal = pvalue < self.alpha and dropped_enough
-        self._streak = max(self._streak, 0) + 1 if signal else min(self._streak, 0) - 1
+        if signal:
+            self._streak = max(self._streak, 0) + 1
+        elif not dropped_enough:
+            self._streak = min(self._streak, 0) - 1
+        else:
+            # Below the baseline by the margin but not significantly: neither evidence
+            # of a drop nor of recovery; both streaks start again.
+            self._streak = 0
         if self._streak >= self.persistence:
             self._dropped = True
         elif -self._streak >= self.clear_after:

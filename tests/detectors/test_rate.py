@@ -130,3 +130,38 @@ def test_state_round_trips_and_reset_equals_fresh() -> None:
         )
     tracker.reset()
     assert tracker.to_state() == RateTracker(persistence=1).to_state()
+
+
+def test_a_drop_stays_decided_through_windows_that_are_low_but_not_significant() -> None:
+    tracker = RateTracker(baseline_rate=0.05)
+    for _ in range(2):
+        tracker.update(20, 1000)  # 2% against 5%: significant
+    assert tracker.drift_detected
+    for _ in range(5):
+        tracker.update(36, 1000)  # 3.6%: below the 4% margin, p = 0.03, not significant
+        assert tracker.pvalue is not None and tracker.pvalue > tracker.alpha
+        assert tracker.drift_detected
+    for expected in (True, False):  # back at the baseline: clears after two windows
+        tracker.update(50, 1000)
+        assert tracker.drift_detected is expected
+
+
+def test_a_halved_rate_stays_decided_for_as_long_as_it_lasts() -> None:
+    """Per window the test sees a halving with a learned baseline only most of the time;
+    the decision must not flap off in between."""
+    flaps = missed = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        tracker = RateTracker()
+        tracker.learn(int(rng.binomial(5000, 0.05)), 5000)  # a 5,000-prediction reference
+        history = []
+        for _ in range(40):
+            tracker.update(int(rng.binomial(1000, 0.025)), 1000)
+            history.append(tracker.drift_detected)
+        if True not in history:
+            missed += 1
+            continue
+        first = history.index(True)
+        flaps += not all(history[first:])
+    assert flaps == 0
+    assert missed <= 2  # a baseline of only ~250 signals can be learned low
