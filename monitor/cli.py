@@ -130,6 +130,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     profile.add_argument("--seed", type=int, default=0)
     profile.set_defaults(func=_profile)
+
+    replay = commands.add_parser(
+        "replay",
+        help="run the monitoring pipeline over a file of events, offline",
+        description="Feed a JSON-lines file of prediction, outcome and signal events (one per "
+        "line, in order) through the daemon's pipeline and print a summary per model. Uses "
+        "the same settings as `run` (models, references, windows); Kafka is not contacted.",
+    )
+    replay.add_argument("file", metavar="FILE", type=Path, help="events, one JSON object a line")
+    replay.add_argument(
+        "--config",
+        metavar="FILE",
+        default=os.environ.get("DRIFTLINE_CONFIG"),
+        help="YAML settings file (default: $DRIFTLINE_CONFIG)",
+    )
+    replay.add_argument(
+        "--metrics-out",
+        type=Path,
+        metavar="FILE",
+        help="write the final metrics here, in the Prometheus text format of /metrics",
+    )
+    replay.add_argument(
+        "--dead-letters",
+        type=Path,
+        metavar="FILE",
+        help="write invalid lines here as JSON lines with their line number and reason",
+    )
+    replay.set_defaults(func=_replay)
     return parser
 
 
@@ -206,6 +234,14 @@ def _profile(args: argparse.Namespace) -> int:
     from monitor.profiling import build_reference
 
     return build_reference(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from monitor.replay import run_replay
+
+    settings = load_settings(args.config)
+    configure_logging("ERROR", settings.log.format)
+    return run_replay(args, settings)
 
 
 def load_references(settings: Settings) -> dict[str, ModelReference]:

@@ -10,6 +10,7 @@ Pure: no I/O, no clock; times are event times passed in.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,8 @@ class DriftMonitor:
         self.untracked_values = 0  # feature values not in the reference, or beyond the cap
         self.last_report: WindowReport | None = None
         self._windows = 0
+        self.drifted_windows = 0  # windows whose model-level decision was drifted
+        self.feature_drift_windows: Counter[str] = Counter()  # windows decided drifted, per feature
         if reference is None:
             self._builder, self._predictions = ProfileBuilder(), ProfileBuilder()
         else:
@@ -203,6 +206,8 @@ class DriftMonitor:
             adjusted_pvalues=self._policy.adjusted_pvalues,
         )
         self.last_report = report
+        self.drifted_windows += report.drifted
+        self.feature_drift_windows.update(report.drifted_features)
         self._reset_window()
         return report
 

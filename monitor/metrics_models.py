@@ -71,6 +71,16 @@ class ModelCollector(Collector):
         windows = CounterMetricFamily(
             "driftline_windows_total", "Drift windows closed", labels=["model"]
         )
+        drifted_windows = CounterMetricFamily(
+            "driftline_drifted_windows_total",
+            "Drift windows whose model-level decision was drifted",
+            labels=["model"],
+        )
+        feature_windows = CounterMetricFamily(
+            "driftline_feature_drift_windows_total",
+            "Drift windows in which the feature was decided drifted",
+            labels=fm,
+        )
         segment_drift = _gauge(
             "driftline_segment_drift",
             "1 when a segment's inputs are decided drifted against its own reference",
@@ -81,6 +91,7 @@ class ModelCollector(Collector):
             if report is None:
                 continue
             windows.add_metric([m.name], report.index)
+            drifted_windows.add_metric([m.name], m.drifted_windows)
             model_drift.add_metric([m.name], int(report.drifted))
             prediction_drift.add_metric([m.name], int(m.prediction_drifted))
             if report.prediction is not None and _finite(report.prediction.psi):
@@ -89,6 +100,7 @@ class ModelCollector(Collector):
                 labels = [m.name, feature]
                 missing.add_metric(labels, check.missing_ratio)
                 decided.add_metric(labels, int(feature in report.drifted_features))
+                feature_windows.add_metric(labels, m.feature_drift_windows.get(feature, 0))
                 if check.count == 0:
                     continue
                 psi.add_metric(labels, check.psi)
@@ -102,7 +114,7 @@ class ModelCollector(Collector):
                 if seg is not None:
                     segment_drift.add_metric([m.name, key, value], int(seg.drifted))
         yield from (psi, ks, ksp, chi, missing, outside, decided, prediction, prediction_drift)
-        yield from (model_drift, windows, segment_drift)
+        yield from (model_drift, windows, drifted_windows, feature_windows, segment_drift)
 
     def _outcomes(self, models: tuple[ModelSnapshot, ...]) -> Iterator[Metric]:
         perf = _gauge(

@@ -61,6 +61,8 @@ class ModelSnapshot:
     joins: Mapping[str, int]
     signals: Mapping[str, SignalState]
     untracked_values: int
+    drifted_windows: int = 0
+    feature_drift_windows: Mapping[str, int] = field(default_factory=dict)
     overflow: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -237,6 +239,8 @@ class ModelMonitor:
             joins=dict(self.joins),
             signals=self.signals.states(),
             untracked_values=self.drift.untracked_values,
+            drifted_windows=self.drift.drifted_windows,
+            feature_drift_windows=dict(self.drift.feature_drift_windows),
             overflow={
                 "segment": sum(cap.overflowed for cap in self._segment_values.values()),
                 "signal": self.signals.overflowed,

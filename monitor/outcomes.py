@@ -74,7 +74,8 @@ class OutcomeTracker:
             for name in detectors
             if not (task == "regression" and name in _BINARY_ONLY)
         }
-        self.concept_drifts: Counter[str] = Counter()
+        # Every detector has a count from the start, so its series exists at 0.
+        self.concept_drifts: Counter[str] = Counter(dict.fromkeys(self.detectors, 0))
         self.last_concept_drift: float | None = None  # event time of the latest
         self.pairs = 0
         self._accuracy = RateTracker(min_relative_drop=0.05, persistence=2, clear_after=2)

@@ -12,6 +12,7 @@ from monitor import __version__
 from monitor.datasets import Row, guess_format, read_rows
 from monitor.errors import DriftlineError
 from monitor.events import MODEL_NAME_PATTERN
+from monitor.progress import Progress
 from monitor.reference import PREDICTION, ModelReference, save_reference
 
 __all__ = ["build_reference"]
@@ -34,7 +35,7 @@ def build_reference(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DriftlineError(str(exc)) from None
     size = args.data.stat().st_size if args.data.exists() else 0
-    with _Progress(size, f"profiling {args.data.name}") as progress:
+    with Progress(size, f"profiling {args.data.name}") as progress:
         for number, row in enumerate(read_rows(args.data, fmt, progress.update), 1):
             values, prediction = _split(row, args.prediction_column, exclude, only)
             try:
@@ -73,41 +74,3 @@ def _split(
     return {
         k: v for k, v in values.items() if k not in exclude and (not only or k in only)
     }, prediction
-
-
-class _Progress:
-    """A progress bar on a terminal (rich), nothing when stderr is not one."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self._total = total
-        self._label = label
-        self._bar: Any = None
-
-    def __enter__(self) -> _Progress:
-        if sys.stderr.isatty() and self._total > 0:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task(self._label, total=self._total)
-        return self
-
-    def update(self, done: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
