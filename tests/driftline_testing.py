@@ -50,6 +50,31 @@ def wait_for(
     return last
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_samples(exposition: str) -> Samples:
+    """``{(name, labels): value}`` of a Prometheus text exposition."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    """The value of the series ``name{labels}`` (exactly those labels), if present."""
+    return samples.get((name, frozenset(labels.items())))
+
+
+def series(samples: Samples, name: str, label: str, **labels: str) -> dict[str, float]:
+    """``{value of label: sample}`` over the series of ``name`` that match ``labels``."""
+    wanted = set(labels.items())
+    return {
+        dict(lbls)[label]: v for (n, lbls), v in samples.items() if n == name and wanted <= lbls
+    }
+
+
 @dataclass(frozen=True)
 class TopicSet:
     """One test's topics (random names) and consumer group."""
@@ -83,13 +108,18 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> 
         admin.close()
 
 
-def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None]]) -> int:
-    """Send ``(topic, value)`` pairs, wait for every ack; returns how many."""
+def produce(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | None]],
+    key: Callable[[bytes | None], bytes | None] = lambda value: None,
+) -> int:
+    """Send ``(topic, value)`` pairs keyed by ``key(value)``, wait for every ack;
+    returns how many."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=8 << 20)
     try:
         # kafka-python refuses a record with neither key nor value: give tombstones a key.
         futures = [
-            producer.send(topic, value=value, key=None if value is not None else b"k")
+            producer.send(topic, value=value, key=key(value) if value is not None else b"k")
             for topic, value in records
         ]
         producer.flush(timeout=60)
@@ -185,14 +215,10 @@ class Daemon:
         except OSError:
             return 0, ""
 
-    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    def samples(self) -> Samples:
         status, body = self.get("/metrics")
         assert status == 200, f"/metrics answered {status}"
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(body)
-            for s in family.samples
-        }
+        return parse_samples(body)
 
     def value(self, name: str, **labels: str) -> float:
         return self.samples().get((name, frozenset(labels.items())), 0.0)
