@@ -152,6 +152,8 @@ class ModelDefaults(_Section):
     concept_detectors: list[ConceptDetector] = ["adwin"]
     segments: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
     policy: PolicySettings = PolicySettings()
+    # pinned: the reference never changes; rolling: stable recent rows replace it.
+    reference_mode: Literal["pinned", "rolling"] = "pinned"
 
 
 class ModelSettings(_Section):
@@ -165,6 +167,7 @@ class ModelSettings(_Section):
     threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
     concept_detectors: list[ConceptDetector] | None = None
     policy: PolicySettings | None = None
+    reference_mode: Literal["pinned", "rolling"] | None = None
     # Known baseline rate per signal name (signals per prediction); learned otherwise.
     signal_baselines: dict[
         Annotated[str, Field(pattern=MODEL_NAME_PATTERN)], Annotated[float, Field(gt=0)]
@@ -184,6 +187,7 @@ class ModelConfig(_Section):
     threshold: float
     concept_detectors: list[ConceptDetector]
     policy: PolicySettings
+    reference_mode: Literal["pinned", "rolling"]
     signal_baselines: dict[str, float]
 
 

@@ -58,6 +58,12 @@ class DriftMonitor:
         Features tracked at most; the reference's first ones (by name) are kept.
     policy
         Makes the decision policy (one per monitor).
+    rolling
+        ``False`` (pinned): the reference never changes. ``True``: once the rows since
+        the reference reach ``reference_size`` and none of their windows was decided
+        drifted, they become the reference. Rolling absorbs seasonal and slow change
+        that never trips a window (so that slow drift goes unreported), but never
+        learns a detected drift away: a drifted window restarts the collection.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class DriftMonitor:
         min_window: int = 100,
         max_features: int = 200,
         policy: Callable[[], DriftPolicy] = DriftPolicy,
+        rolling: bool = False,
     ) -> None:
         self.model = model
         self.reference_size = reference_size
@@ -85,6 +92,9 @@ class DriftMonitor:
         self.untracked_values = 0  # feature values not in the reference, or beyond the cap
         self.last_report: WindowReport | None = None
         self._windows = 0
+        self.rolling = rolling
+        self.refreshes = 0  # references replaced by recent rows (rolling)
+        self._next: tuple[ProfileBuilder, ProfileBuilder] | None = None
         self.drifted_windows = 0  # windows whose model-level decision was drifted
         self.feature_drift_windows: Counter[str] = Counter()  # windows decided drifted, per feature
         if reference is None:
@@ -138,6 +148,8 @@ class DriftMonitor:
         if self.reference is None:
             self._learn(features, prediction)
             return None
+        if self.rolling:
+            self._collect(features, prediction)
         i = self._rows
         columns = self._columns
         for name, value in features.items():
@@ -163,6 +175,33 @@ class DriftMonitor:
             and self._ended_at - self._started_at >= self.window_seconds
         )
         return self._close() if full or timed else None
+
+    def _collect(self, features: Mapping[str, Any], prediction: Any) -> None:
+        if self._next is None:
+            self._next = (ProfileBuilder(), ProfileBuilder())
+        rows, predictions = self._next
+        try:
+            rows.update(features)
+        except (TypeError, ValueError):
+            return  # counted as untracked by the window
+        if prediction is not None:
+            predictions.update({PREDICTION: prediction})
+
+    def _refresh(self, drifted: bool) -> None:
+        """At a window's close: adopt or drop the rows collected since the reference."""
+        if drifted:
+            self._next = None
+            return
+        if self._next is None or self._next[0].n_rows < self.reference_size:
+            return
+        rows, predictions = self._next
+        self._next = None
+        self.refreshes += 1
+        self._use(
+            ModelReference(
+                self.model, rows.build(), predictions.build() if predictions.n_rows else None
+            )
+        )
 
     def _learn(self, features: Mapping[str, Any], prediction: Any) -> None:
         assert self._builder is not None and self._predictions is not None
@@ -209,6 +248,8 @@ class DriftMonitor:
         self.drifted_windows += report.drifted
         self.feature_drift_windows.update(report.drifted_features)
         self._reset_window()
+        if self.rolling:
+            self._refresh(report.drifted)
         return report
 
     def _reset_window(self) -> None:

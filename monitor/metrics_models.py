@@ -20,6 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from monitor.model import LABEL_DELAY_BUCKETS, ModelSnapshot
+from monitor.telemetry import safe_label
 
 __all__ = ["ModelCollector"]
 
@@ -97,7 +98,7 @@ class ModelCollector(Collector):
             if report.prediction is not None and _finite(report.prediction.psi):
                 prediction.add_metric([m.name], report.prediction.psi)
             for feature, check in report.checks.items():
-                labels = [m.name, feature]
+                labels = [m.name, safe_label(feature)]
                 missing.add_metric(labels, check.missing_ratio)
                 decided.add_metric(labels, int(feature in report.drifted_features))
                 feature_windows.add_metric(labels, m.feature_drift_windows.get(feature, 0))
@@ -112,7 +113,7 @@ class ModelCollector(Collector):
                     chi.add_metric(labels, check.pvalue)
             for (key, value), seg in sorted(m.segment_reports.items()):
                 if seg is not None:
-                    segment_drift.add_metric([m.name, key, value], int(seg.drifted))
+                    segment_drift.add_metric([m.name, key, safe_label(value)], int(seg.drifted))
         yield from (psi, ks, ksp, chi, missing, outside, decided, prediction, prediction_drift)
         yield from (model_drift, windows, drifted_windows, feature_windows, segment_drift)
 
@@ -165,10 +166,10 @@ class ModelCollector(Collector):
                 drop.add_metric([m.name], int(m.performance_dropped))
             for version, metrics in sorted(m.version_performance.items()):
                 for metric, value in sorted(metrics.items()):
-                    by_version.add_metric([m.name, version, metric], value)
+                    by_version.add_metric([m.name, safe_label(version), metric], value)
             for (key, segment_value), metrics in sorted(m.segment_performance.items()):
                 for metric, number in sorted(metrics.items()):
-                    by_segment.add_metric([m.name, key, segment_value, metric], number)
+                    by_segment.add_metric([m.name, key, safe_label(segment_value), metric], number)
             for detector, n in sorted(m.concept_drifts.items()):
                 concept.add_metric([m.name, detector], n)
             for result in ("joined", "expired", "unmatched", "unusable"):
@@ -217,12 +218,26 @@ class ModelCollector(Collector):
             "Feature values of features not in the reference (or beyond the cap)",
             labels=["model"],
         )
+        refreshes = CounterMetricFamily(
+            "driftline_reference_refreshes_total",
+            "References replaced by stable recent rows (reference_mode: rolling)",
+            labels=["model"],
+        )
+        overflow = CounterMetricFamily(
+            "driftline_model_label_overflow_total",
+            "Values of a model's capped labels (segment values, signal names) beyond the "
+            "cap, counted under __other__",
+            labels=["model", "label"],
+        )
         for m in models:
+            for label, n in sorted(m.overflow.items()):
+                overflow.add_metric([m.name, label], n)
             if m.version is not None:
-                version.add_metric([m.name, m.version], 1)
+                version.add_metric([m.name, safe_label(m.version)], 1)
             if m.profile_id is not None:
                 reference.add_metric([m.name, m.profile_id], 1)
             rows.add_metric([m.name], m.reference_rows)
             learning.add_metric([m.name], int(m.learning))
             untracked.add_metric([m.name], m.untracked_values)
-        yield from (version, reference, rows, learning, untracked)
+            refreshes.add_metric([m.name], m.reference_refreshes)
+        yield from (version, reference, rows, learning, untracked, refreshes, overflow)

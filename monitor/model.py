@@ -62,6 +62,7 @@ class ModelSnapshot:
     signals: Mapping[str, SignalState]
     untracked_values: int
     drifted_windows: int = 0
+    reference_refreshes: int = 0
     feature_drift_windows: Mapping[str, int] = field(default_factory=dict)
     overflow: Mapping[str, int] = field(default_factory=dict)
 
@@ -117,6 +118,7 @@ class ModelMonitor:
             window_seconds=self.config.window_seconds,
             max_features=self.limits.max_features,
             policy=self._policy,
+            rolling=self.config.reference_mode == "rolling",
         )
 
     # -- predictions ------------------------------------------------------------------
@@ -240,6 +242,7 @@ class ModelMonitor:
             signals=self.signals.states(),
             untracked_values=self.drift.untracked_values,
             drifted_windows=self.drift.drifted_windows,
+            reference_refreshes=self.drift.refreshes,
             feature_drift_windows=dict(self.drift.feature_drift_windows),
             overflow={
                 "segment": sum(cap.overflowed for cap in self._segment_values.values()),

@@ -7,6 +7,8 @@ scrape time. Per-event work is a dict increment, nothing more.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -17,6 +19,7 @@ __all__ = [
     "BATCH_DURATION_BUCKETS",
     "OTHER",
     "UNKNOWN",
+    "safe_label",
     "BatchStats",
     "LabelCap",
     "Snapshot",
@@ -43,6 +46,20 @@ BATCH_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     5.0,
     10.0,
 )
+
+
+_SAFE_LABEL = re.compile(r"[ -!#-\[\]-z|]{1,64}")  # printable ASCII but " \ { } ~
+
+
+def safe_label(value: str) -> str:
+    """``value`` as a metric label value: unchanged when it is 1 to 64 printable ASCII
+    characters other than quotes, backslashes and braces; otherwise those characters
+    replaced, cut to 48 and tagged with a hash of the original (``~`` never appears
+    in an unchanged value, so two values never share a label)."""
+    if _SAFE_LABEL.fullmatch(value):
+        return value
+    cleaned = re.sub(r"[^ -!#-\[\]-z|]", "_", value[:48])
+    return f"{cleaned}~{hashlib.blake2b(value.encode(), digest_size=4).hexdigest()}"
 
 
 class LabelCap:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +20,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config import Settings
 from monitor.local_broker import free_port
+from monitor.replay import replay
 
 T = TypeVar("T")
 
@@ -73,6 +77,13 @@ def series(samples: Samples, name: str, label: str, **labels: str) -> dict[str, 
     return {
         dict(lbls)[label]: v for (n, lbls), v in samples.items() if n == name and wanted <= lbls
     }
+
+
+def replay_samples(events: Iterable[dict[str, Any]], settings: Settings | None = None) -> Samples:
+    """The metrics after ``driftline replay`` of ``events`` (the daemon's batch path)."""
+    data = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+    result = replay(io.BytesIO(data), settings or Settings(), start_time_s=1_700_000_000.0)
+    return parse_samples(result.metrics.decode())
 
 
 @dataclass(frozen=True)

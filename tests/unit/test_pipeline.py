@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -20,18 +17,8 @@ from driftline_scenarios import (
     error_stream,
     join_scenario,
 )
-from driftline_testing import Samples, parse_samples, sample, series
+from driftline_testing import Samples, replay_samples, sample, series
 from monitor.config import Settings
-from monitor.replay import ReplayResult, replay
-
-
-def run(events: Iterable[dict[str, Any]], settings: Settings | None = None) -> ReplayResult:
-    data = b"".join(json.dumps(e).encode() + b"\n" for e in events)
-    return replay(io.BytesIO(data), settings or Settings(), start_time_s=T0)
-
-
-def samples(result: ReplayResult) -> Samples:
-    return parse_samples(result.metrics.decode())
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +27,7 @@ def scenario() -> Any:
 
 
 def test_stationary_phase_closes_windows_without_a_drift_decision(scenario: Any) -> None:
-    got = samples(run(scenario.reference + scenario.stationary))
+    got = replay_samples(scenario.reference + scenario.stationary)
     assert sample(got, "driftline_reference_learning", model="churn") == 0
     assert sample(got, "driftline_reference_rows", model="churn") == 5000
     assert sample(got, "driftline_windows_total", model="churn") == 10
@@ -53,7 +40,7 @@ def test_stationary_phase_closes_windows_without_a_drift_decision(scenario: Any)
 def test_shift_and_new_category_are_flagged_alone_with_the_detectors_figures(
     scenario: Any,
 ) -> None:
-    got = samples(run(scenario.predictions))
+    got = replay_samples(scenario.predictions)
     decisions = series(got, "driftline_feature_drift", "feature", model="churn")
     assert {f for f, v in decisions.items() if v == 1} == {SHIFTED_NUMERIC, NEW_CATEGORY_FEATURE}
     # Every shifted window is drifted and none before it: 10 of 20 windows.
@@ -92,7 +79,7 @@ def test_join_counts_are_exact_and_accuracy_is_that_of_the_joined_pairs() -> Non
     settings = Settings.model_validate(
         {"join": {"ttl_s": 86_400}, "models": {"fraud": {"performance_window": 5000}}}
     )
-    got = samples(run([*s.predictions, *s.outcomes, s.clock], settings))
+    got = replay_samples([*s.predictions, *s.outcomes, s.clock], settings)
     joins = series(got, "driftline_joins_total", "result", model="fraud")
     assert joins == {
         "joined": s.joined,
@@ -119,7 +106,7 @@ def concept(error_after: float, seed: int) -> Samples:
     events = []
     for prediction, outcome in error_stream("risk", 3000, 17_000, 0.10, error_after, seed):
         events += [prediction, outcome]
-    return samples(run(events))
+    return replay_samples(events)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -160,7 +147,7 @@ def conversions(rate_after: float, seed: int) -> Samples:
             events.append(
                 {"id": f"s-{i}", "model": "shop", "signal": "conversion", "timestamp": ts + 1}
             )
-    return samples(run(events))
+    return replay_samples(events)
 
 
 @pytest.mark.parametrize("seed", range(2))
