@@ -152,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write the final metrics here, in the Prometheus text format of /metrics",
     )
     replay.add_argument(
+        "--alerts-out",
+        type=Path,
+        metavar="FILE",
+        help="write the alert transitions here as JSON lines, as the daemon publishes them",
+    )
+    replay.add_argument(
         "--dead-letters",
         type=Path,
         metavar="FILE",
@@ -187,7 +193,7 @@ def _serve(settings: Settings, stack: ExitStack) -> int:
     from monitor.http import HttpServer
     from monitor.kafka_io import KafkaSource, crc_fast_path
     from monitor.metrics import CONTENT_TYPE, make_registry, render
-    from monitor.metrics_models import ModelCollector
+    from monitor.metrics_models import AlertCollector, ModelCollector
     from monitor.pipeline import Pipeline
     from monitor.service import Service
     from monitor.telemetry import Telemetry
@@ -205,7 +211,12 @@ def _serve(settings: Settings, stack: ExitStack) -> int:
         lambda stop, beat: KafkaSource.connect(settings.kafka, stop, telemetry.kafka_error, beat),
         pipeline=pipeline,
     )
-    registry = make_registry(telemetry, __version__, ModelCollector(pipeline.snapshots))
+    registry = make_registry(
+        telemetry,
+        __version__,
+        ModelCollector(pipeline.snapshots),
+        AlertCollector(service.alert_view, pipeline.snapshots),
+    )
     try:
         server = HttpServer(
             settings.http.host,

@@ -130,6 +130,37 @@ class JoinSettings(_Section):
     max_outcomes: PositiveInt = 100_000
 
 
+AlertName = Literal[
+    "FeatureDrift",
+    "PredictionDrift",
+    "ConceptDrift",
+    "PerformanceDrop",
+    "SignalDrop",
+    "LabelDelay",
+    "InvalidEvents",
+    "NoTraffic",
+    "ConsumerLag",
+]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class AlertSettings(_Section):
+    # Seconds a condition must hold before its alert fires, merged over the defaults:
+    # InvalidEvents 60, ConsumerLag 300, others 0 (the drift decisions already require
+    # persistence over windows).
+    for_s: dict[AlertName, Seconds] = {}
+    # Seconds a firing alert's condition must stay clear before it resolves.
+    resolve_after_s: Seconds = 300.0
+    no_traffic_s: Annotated[float, Field(gt=0)] = 600.0
+    label_delay_s: Annotated[float, Field(gt=0)] = 86_400.0
+    concept_hold_s: Annotated[float, Field(gt=0)] = 3600.0
+    invalid_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    invalid_min: PositiveInt = 10
+    invalid_window_s: Annotated[float, Field(gt=0)] = 300.0
+    max_lag: PositiveInt = 100_000
+    max_instances: PositiveInt = 1000
+
+
 class PolicySettings(_Section):
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.001
     correction: Literal["holm", "bh", "none"] = "holm"
@@ -198,6 +229,7 @@ class Settings(_Section):
     limits: LimitSettings = LimitSettings()
     log: LogSettings = LogSettings()
     join: JoinSettings = JoinSettings()
+    alerts: AlertSettings = AlertSettings()
     defaults: ModelDefaults = ModelDefaults()
     models: dict[Annotated[str, Field(pattern=MODEL_NAME_PATTERN)], ModelSettings] = {}
 

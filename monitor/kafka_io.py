@@ -254,6 +254,29 @@ class KafkaSource:
             self._error("dead_letter", exc)
         return None
 
+    def publish_alerts(
+        self, records: Sequence[tuple[bytes, bytes]], timeout_s: float = 10.0
+    ) -> list[tuple[bytes, bytes]]:
+        """Send alert transitions, keyed by instance; returns those not acknowledged."""
+        futures = []
+        for key, value in records:
+            try:
+                futures.append(self._producer.send(self._kafka.topics.alerts, value, key))
+            except KafkaError as exc:
+                self._error("alert", exc)
+                futures.append(None)
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            self._error("alert", exc)
+        failed = []
+        for record, future in zip(records, futures, strict=True):
+            if future is None or not future.succeeded():
+                if future is not None:
+                    self._error("alert", getattr(future, "exception", None))
+                failed.append(record)
+        return failed
+
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:

@@ -19,10 +19,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from monitor.alerts import ALERTS, SEVERITY
 from monitor.model import LABEL_DELAY_BUCKETS, ModelSnapshot
+from monitor.service import AlertView
 from monitor.telemetry import safe_label
 
-__all__ = ["ModelCollector"]
+__all__ = ["AlertCollector", "ModelCollector"]
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -241,3 +243,49 @@ class ModelCollector(Collector):
             untracked.add_metric([m.name], m.untracked_values)
             refreshes.add_metric([m.name], m.reference_refreshes)
         yield from (version, reference, rows, learning, untracked, refreshes, overflow)
+
+
+class AlertCollector(Collector):
+    """``driftline_alert_active`` and the alert counters, from the service's alert view."""
+
+    def __init__(
+        self,
+        view: Callable[[], AlertView],
+        snapshots: Callable[[], tuple[ModelSnapshot, ...]],
+    ) -> None:
+        self._view = view
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterator[Metric]:
+        view = self._view()
+        active = _gauge(
+            "driftline_alert_active",
+            "1 while the alert fires for the model (any subject); 0 for monitored models",
+            ["model", "alert", "severity"],
+        )
+        values = {
+            (m.name, alert, SEVERITY[alert]): 0 for m in self._snapshots() for alert in ALERTS
+        }
+        values.update(view.active)
+        for (model, alert, severity), value in sorted(values.items()):
+            active.add_metric([model, alert, severity], value)
+        transitions = CounterMetricFamily(
+            "driftline_alert_transitions_total",
+            "Alert transitions (firing, resolved)",
+            labels=["alert", "status"],
+        )
+        for (alert, status), n in sorted(view.transitions.items()):
+            transitions.add_metric([alert, status], n)
+        published = CounterMetricFamily(
+            "driftline_alerts_published_total",
+            "Alert transitions acknowledged by the alerts topic",
+        )
+        published.add_metric([], view.published)
+        dropped = CounterMetricFamily(
+            "driftline_alerts_dropped_total",
+            "Alert transitions or instances given up on: outbox full, or instances at the cap",
+            labels=["reason"],
+        )
+        dropped.add_metric(["outbox_full"], view.dropped)
+        dropped.add_metric(["instance_cap"], view.overflowed)
+        yield from (active, transitions, published, dropped)

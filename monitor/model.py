@@ -63,6 +63,10 @@ class ModelSnapshot:
     untracked_values: int
     drifted_windows: int = 0
     reference_refreshes: int = 0
+    last_concept_drift: float | None = None  # event time of the latest detected change
+    performance_baseline: float | None = None  # accuracy (classification) or MAE
+    last_joined_at: float | None = None  # event time of the latest joined outcome
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # the drift policy's
     feature_drift_windows: Mapping[str, int] = field(default_factory=dict)
     overflow: Mapping[str, int] = field(default_factory=dict)
 
@@ -104,6 +108,7 @@ class ModelMonitor:
         self._delay_buckets = [0] * (len(LABEL_DELAY_BUCKETS) + 1)
         self._delay_sum = 0.0
         self.dirty = False  # state moved since the last snapshot
+        self.last_joined_at: float | None = None
         self.snapshot = self._snapshot()
 
     def _policy(self) -> DriftPolicy:
@@ -172,6 +177,7 @@ class ModelMonitor:
             self.joins["unusable"] += 1
             return
         self.joins["joined"] += 1
+        self.last_joined_at = max(self.last_joined_at or timestamp, timestamp)
         self._delay_buckets[_bucket(max(delay_s, 0.0))] += 1
         self._delay_sum += max(delay_s, 0.0)
         if version and version in self._versions:
@@ -243,6 +249,13 @@ class ModelMonitor:
             untracked_values=self.drift.untracked_values,
             drifted_windows=self.drift.drifted_windows,
             reference_refreshes=self.drift.refreshes,
+            last_concept_drift=outcomes.last_concept_drift if outcomes else None,
+            performance_baseline=outcomes.baseline if outcomes else None,
+            last_joined_at=self.last_joined_at,
+            thresholds={
+                "alpha": self.config.policy.alpha,
+                "min_effect": self.config.policy.min_effect,
+            },
             feature_drift_windows=dict(self.drift.feature_drift_windows),
             overflow={
                 "segment": sum(cap.overflowed for cap in self._segment_values.values()),

@@ -29,10 +29,12 @@ from typing import IO, Any
 import msgspec
 
 from monitor import __version__
+from monitor.alerts import AlertInstance
+from monitor.alerts import summary as alert_summary
 from monitor.config import Settings
 from monitor.errors import DriftlineError
 from monitor.metrics import make_registry, render
-from monitor.metrics_models import ModelCollector
+from monitor.metrics_models import AlertCollector, ModelCollector
 from monitor.model import ModelSnapshot
 from monitor.pipeline import Pipeline
 from monitor.progress import Progress
@@ -75,6 +77,7 @@ class FileSource:
         self.lines = 0
         self.bytes_read = 0
         self.dead_letters: list[DeadLetter] = []
+        self.alerts: list[tuple[bytes, bytes]] = []
         self._queued: list[DeadLetter] = []
 
     def poll(self, timeout_ms: int, max_records: int) -> list[Record]:
@@ -109,6 +112,12 @@ class FileSource:
     def flush_dead_letters(self, timeout_s: float = 30.0) -> list[DeadLetter]:
         self.dead_letters.extend(self._queued)
         self._queued = []
+        return []
+
+    def publish_alerts(
+        self, records: Sequence[tuple[bytes, bytes]], timeout_s: float = 10.0
+    ) -> list[tuple[bytes, bytes]]:
+        self.alerts.extend(records)
         return []
 
     def close(self) -> None:
@@ -146,6 +155,8 @@ class ReplayResult:
     dead_letters: list[DeadLetter]
     snapshots: tuple[ModelSnapshot, ...]
     metrics: bytes  # the Prometheus text exposition at the end of the file
+    alerts: list[bytes]  # alert transitions as published, in order
+    firing: list[AlertInstance]  # alerts still firing at the end
 
 
 def replay(
@@ -160,20 +171,35 @@ def replay(
     telemetry = Telemetry()
     pipeline = Pipeline(settings, references)
     source = FileSource(stream, settings, time.time() if start_time_s is None else start_time_s)
-    service = Service(settings, telemetry, lambda stop, beat: source, pipeline=pipeline)
+    # Alerts run on event time: their durations mean the same as in the daemon.
+    service = Service(
+        settings,
+        telemetry,
+        lambda stop, beat: source,
+        pipeline=pipeline,
+        wall=lambda: pipeline.join.watermark,
+    )
     stop = threading.Event()
     while records := source.poll(0, _BATCH):
         service.process_batch(source, records, stop)
+        service.tick(source)
         if progress is not None:
             progress.update(source.bytes_read)
-    pipeline.end_batch(time.monotonic(), force=True)
-    registry = make_registry(telemetry, __version__, ModelCollector(pipeline.snapshots))
+    service.tick(source, force=True)
+    registry = make_registry(
+        telemetry,
+        __version__,
+        ModelCollector(pipeline.snapshots),
+        AlertCollector(service.alert_view, pipeline.snapshots),
+    )
     return ReplayResult(
         lines=source.lines,
         events=Counter(telemetry.snapshot().events),
         dead_letters=source.dead_letters,
         snapshots=pipeline.snapshots(),
         metrics=render(registry),
+        alerts=[value for _, value in source.alerts],
+        firing=[i for i in service.alerts.instances() if i.status == "firing"],
     )
 
 
@@ -196,6 +222,8 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.metrics_out is not None:
         args.metrics_out.write_bytes(result.metrics)
+    if args.alerts_out is not None:
+        args.alerts_out.write_bytes(b"".join(value + b"\n" for value in result.alerts))
     if args.dead_letters is not None:
         with args.dead_letters.open("w") as out:
             for letter in result.dead_letters:
@@ -231,6 +259,13 @@ def summary(result: ReplayResult, path: Path) -> str:
         lines.append("invalid: " + ", ".join(f"{n:,} {r}" for r, n in sorted(reasons.items())))
     for snap in result.snapshots:
         lines.extend(_model_summary(snap, result.events))
+    lines.append("")
+    lines.append(f"alerts: {len(result.alerts):,} transitions; firing at the end:")
+    for instance in sorted(result.firing, key=lambda i: i.condition.key):
+        c = instance.condition
+        lines.append(f"  {c.alert} [{instance.severity}] {alert_summary(c)}")
+    if not result.firing:
+        lines.append("  none")
     return "\n".join(lines)
 
 
@@ -265,7 +300,7 @@ def _model_summary(
         yield f"  performance ({snap.task}): {shown}"
         if snap.performance_dropped:
             yield "  performance drop: YES"
-    if snap.concept_drifts:
+    if any(snap.concept_drifts.values()):
         shown = ", ".join(f"{k} {v}" for k, v in sorted(snap.concept_drifts.items()))
         yield f"  concept drifts: {shown}"
     if snap.joins:

@@ -7,11 +7,14 @@ One thread runs :meth:`Service.run`; the HTTP thread only reads
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from monitor.alerts import AlertEngine, Conditions, Transition, summary
 from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
@@ -28,6 +31,9 @@ Connect = Callable[[threading.Event, Callable[[], None]], "EventSource | None"]
 Clock = Callable[[], float]
 
 _LAG_INTERVAL_S = 1.0
+ALERT_INTERVAL_S = 1.0
+#: Alert transitions kept for publication while the alerts topic is unavailable.
+MAX_OUTBOX = 10_000
 #: Event times further ahead of their Kafka record's time are replaced by the latter.
 MAX_FUTURE_S = 3600.0
 
@@ -55,6 +61,9 @@ class Service:
         The per-model pipeline; a fresh one by default.
     clock
         Monotonic seconds; injectable for tests.
+    wall
+        The time alerts are evaluated and stamped with: epoch seconds for the daemon,
+        event time for a replay.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class Service:
         connect: Connect,
         clock: Clock = time.monotonic,
         pipeline: Pipeline | None = None,
+        wall: Clock = time.time,
     ) -> None:
         self._settings = settings
         self._telemetry = telemetry
@@ -80,6 +90,12 @@ class Service:
         self._last_progress = clock()
         self._last_lag = float("-inf")
         self._invalid_logged = _RateLimit(clock, per_interval=10, interval_s=10.0)
+        self._wall = wall
+        self.alerts = AlertEngine.from_settings(settings.alerts)
+        self._conditions = Conditions.from_settings(settings.alerts)
+        self._outbox: deque[Transition] = deque()
+        self._last_alerts = float("-inf")
+        self._alert_view = AlertView({}, {}, 0, 0, 0)
 
     # -- read by the HTTP thread -------------------------------------------------
 
@@ -117,10 +133,10 @@ class Service:
                     else:
                         events += len(records)
                         invalid += sum(stats.dead_letters.values())
-                self.pipeline.end_batch(self._clock())
                 self._update_lag(source)
+                self.tick(source)
         finally:
-            self.pipeline.end_batch(self._clock(), force=True)
+            self.tick(source, force=True)
             self._telemetry.ready = False
             self._telemetry.connected = False
             source.close()
@@ -191,6 +207,70 @@ class Service:
         source.commit(offsets)
         return stats
 
+    # -- alerts --------------------------------------------------------------------
+
+    def tick(self, source: EventSource, force: bool = False) -> None:
+        """Refresh the model snapshots and the alerts (at most once a second unless forced)."""
+        now = self._wall()
+        due = math.isfinite(now) and (force or now - self._last_alerts >= ALERT_INTERVAL_S)
+        # Alerts read fresh snapshots.
+        self.pipeline.end_batch(self._clock(), force=force or due)
+        if not due:
+            return
+        self._last_alerts = now
+        snap = self._telemetry.snapshot()
+        conditions = self._conditions(
+            now,
+            self.pipeline.join.watermark,
+            self.pipeline.snapshots(),
+            snap.events,
+            sum(snap.consumer_lag.values()),
+        )
+        transitions = self.alerts.evaluate(now, conditions)
+        for t in transitions:
+            c = t.alert.condition
+            log.warning(
+                "alert %s %s: %s%s",
+                c.alert,
+                t.status,
+                summary(c),
+                f" (model version {c.model_version})" if c.model_version else "",
+            )
+        self._outbox.extend(transitions)
+        dropped = 0
+        while len(self._outbox) > MAX_OUTBOX:
+            self._outbox.popleft()
+            dropped += 1
+        published = self._publish(source)
+        view = self._alert_view
+        counts = dict(view.transitions)
+        for t in transitions:
+            key = (t.alert.condition.alert, t.status)
+            counts[key] = counts.get(key, 0) + 1
+        self._alert_view = AlertView(
+            self.alerts.active(),
+            counts,
+            view.published + published,
+            view.dropped + dropped,
+            self.alerts.overflowed,
+        )
+
+    def _publish(self, source: EventSource) -> int:
+        """Send the outbox to the alerts topic; what fails waits for the next tick."""
+        if not self._outbox:
+            return 0
+        batch = list(self._outbox)
+        failed = source.publish_alerts([(t.key, t.to_json()) for t in batch])
+        self._outbox.clear()
+        if failed:
+            keep = {record[0] + b"\0" + record[1] for record in failed}
+            self._outbox.extend(t for t in batch if t.key + b"\0" + t.to_json() in keep)
+        return len(batch) - len(self._outbox)
+
+    def alert_view(self) -> AlertView:
+        """Active alerts and transition counts; safe to read from another thread."""
+        return self._alert_view
+
     def _deliver(
         self, source: EventSource, letters: list[DeadLetter], stop: threading.Event
     ) -> bool:
@@ -214,6 +294,15 @@ class Service:
         if now - self._last_lag >= _LAG_INTERVAL_S:
             self._last_lag = now
             self._telemetry.set_consumer_lag(source.lag())
+
+
+@dataclass(frozen=True)
+class AlertView:
+    active: Mapping[tuple[str, str, str], int]  # (model, alert, severity) -> 1, firing
+    transitions: Mapping[tuple[str, str], int]  # (alert, status) -> count
+    published: int  # transitions acknowledged by the alerts topic
+    dropped: int  # transitions given up on: the outbox was full
+    overflowed: int = 0  # conditions not tracked: alert instances at their cap
 
 
 class _RateLimit:

@@ -58,6 +58,12 @@ class EventSource(Protocol):
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool: ...
     def send_dead_letter(self, letter: DeadLetter) -> None: ...
     def flush_dead_letters(self, timeout_s: float = 30.0) -> list[DeadLetter]: ...
+    def publish_alerts(
+        self, records: Sequence[tuple[bytes, bytes]], timeout_s: float = 10.0
+    ) -> list[tuple[bytes, bytes]]:
+        """Send (key, value) records to the alerts topic; returns those not acknowledged."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -99,6 +105,8 @@ class MemorySource:
     records: list[MemoryRecord]
     fail_dead_letters: int = 0  # how many flushes fail before the topic accepts letters
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fail_alerts: int = 0  # how many publications fail before the topic accepts alerts
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
     closed: bool = False
     _queued: list[DeadLetter] = field(default_factory=list)
@@ -132,6 +140,15 @@ class MemorySource:
             return failed
         self.dead_letters.extend(self._queued)
         self._queued = []
+        return []
+
+    def publish_alerts(
+        self, records: Sequence[tuple[bytes, bytes]], timeout_s: float = 10.0
+    ) -> list[tuple[bytes, bytes]]:
+        if self.fail_alerts > 0:
+            self.fail_alerts -= 1
+            return list(records)
+        self.alerts.extend(records)
         return []
 
     def close(self) -> None:
