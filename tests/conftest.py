@@ -82,13 +82,35 @@ def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
         daemon.stop()
 
 
+def _binary(names: tuple[str, ...], package: str) -> str:
+    """The first of ``names`` on the PATH; fails in CI, skips elsewhere, when none is."""
+    for name in names:
+        binary = shutil.which(name)
+        if binary is not None:
+            return binary
+    message = f"{names[0]} is not installed (apt-get install {package})"
+    if os.environ.get("CI"):
+        pytest.fail(message)  # in CI the real parts must run
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
     """The real Prometheus server binary (Debian package ``prometheus``)."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        message = "prometheus is not installed (apt-get install prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # in CI the real parts must run
-        pytest.skip(message)
-    return binary
+    return _binary(("prometheus",), "prometheus")
+
+
+@pytest.fixture(scope="session")
+def promtool_binary() -> str:
+    return _binary(("promtool",), "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    """The real Alertmanager (Debian names it ``prometheus-alertmanager``)."""
+    return _binary(("alertmanager", "prometheus-alertmanager"), "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def amtool_binary() -> str:
+    return _binary(("amtool",), "prometheus-alertmanager")

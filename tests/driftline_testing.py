@@ -261,23 +261,37 @@ class Daemon:
 class PrometheusServer:
     """A real Prometheus scraping ``targets`` every second, on a free loopback port."""
 
-    def __init__(self, binary: str, targets: Iterable[str], tmp_path: Path) -> None:
+    def __init__(
+        self,
+        binary: str,
+        targets: Iterable[str],
+        tmp_path: Path,
+        rule_files: Iterable[Path] = (),
+        alertmanager: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.dir = tmp_path / f"prometheus-{self.port}"
         self.dir.mkdir()
         config = self.dir / "prometheus.yml"
-        target_list = ", ".join(f'"{t}"' for t in targets)
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: driftline\n"
-            f"    static_configs: [{{targets: [{target_list}]}}]\n"
-        )
+        settings: dict[str, Any] = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {"job_name": "driftline", "static_configs": [{"targets": list(targets)}]}
+            ],
+            "rule_files": [str(p) for p in rule_files],
+        }
+        if alertmanager is not None:
+            settings["alerting"] = {
+                "alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]
+            }
+        config.write_text(json.dumps(settings))  # JSON is YAML
         self.args = [
             binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={self.dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            # Resolved alerts reach Alertmanager within seconds, not a minute.
+            "--rules.alert.resend-delay=1s",
         ]
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -320,3 +334,100 @@ class PrometheusServer:
     def scalar(self, promql: str) -> float | None:
         result = self.query(promql)
         return float(result[0]["value"][1]) if result else None
+
+
+class AlertmanagerServer:
+    """A real Alertmanager on a free loopback port, clustering off."""
+
+    def __init__(self, binary: str, config: Mapping[str, Any], tmp_path: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp_path / f"alertmanager-{self.port}"
+        self.dir.mkdir()
+        path = self.dir / "alertmanager.yml"
+        path.write_text(json.dumps(config))
+        self.args = [
+            binary,
+            f"--config.file={path}",
+            f"--storage.path={self.dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> AlertmanagerServer:
+        self._log = open(self.dir / "alertmanager.log", "ab")  # noqa: SIM115 (closed in __exit__)
+        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
+        wait_for(lambda: _http_ok(f"http://{self.address}/-/ready"), 60, "Alertmanager")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Send alerts as Prometheus would (API v2)."""
+        request = urllib.request.Request(
+            f"http://{self.address}/api/v2/alerts",
+            data=json.dumps(alerts).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            assert reply.status == 200
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+class WebhookReceiver:
+    """Collects Alertmanager webhook notifications on a free loopback port."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.notifications: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        received, lock = self.notifications, self._lock
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/alerts"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every alert of every notification so far, in arrival order."""
+        with self._lock:
+            return [alert for n in self.notifications for alert in n["alerts"]]
