@@ -164,6 +164,50 @@ def _parser() -> argparse.ArgumentParser:
         help="write invalid lines here as JSON lines with their line number and reason",
     )
     replay.set_defaults(func=_replay)
+
+    from monitor.simulate import SCENARIOS
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="produce realistic traffic with scripted drift scenarios",
+        description="Produce prediction, outcome and signal events of two models (churn: "
+        "binary, with a conversion signal; eta: regression) to Kafka, or as JSON lines to a "
+        "file, in real time. After --change-after seconds the scenarios apply: "
+        + ", ".join(SCENARIOS)
+        + ". Kafka settings (topics, security) come from --config and DRIFTLINE_* as for run.",
+    )
+    simulate.add_argument(
+        "--scenario",
+        default="feature-drift",
+        metavar="NAME[,NAME]",
+        help="scenarios to apply after --change-after (default: feature-drift)",
+    )
+    simulate.add_argument("--bootstrap-servers", metavar="HOST:PORT")
+    simulate.add_argument(
+        "--config",
+        metavar="FILE",
+        default=os.environ.get("DRIFTLINE_CONFIG"),
+        help="YAML settings file for the Kafka settings (default: $DRIFTLINE_CONFIG)",
+    )
+    simulate.add_argument(
+        "--rate", type=float, default=200.0, help="predictions per second per model (200)"
+    )
+    simulate.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: never)"
+    )
+    simulate.add_argument(
+        "--change-after", type=float, default=60.0, metavar="S", help="seconds before the change"
+    )
+    simulate.add_argument(
+        "--label-delay", type=float, default=5.0, metavar="S", help="mean outcome delay (5 s)"
+    )
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write JSON lines here ('-' for stdout) instead of sending to Kafka",
+    )
+    simulate.set_defaults(func=_simulate)
     return parser
 
 
@@ -245,6 +289,59 @@ def _profile(args: argparse.Namespace) -> int:
     from monitor.profiling import build_reference
 
     return build_reference(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor import simulate
+
+    try:
+        scenarios = simulate.parse_scenarios(args.scenario)
+    except ValueError as exc:
+        choices = ", ".join(simulate.SCENARIOS)
+        raise DriftlineError(f"--scenario: {exc}; choose from {choices}") from None
+    if not args.rate > 0:
+        raise DriftlineError(f"--rate must be > 0, got {args.rate}")
+    overrides = (
+        {}
+        if args.bootstrap_servers is None
+        else {"kafka.bootstrap_servers": args.bootstrap_servers}
+    )
+    settings = load_settings(
+        args.config, overrides=overrides, flags={"kafka.bootstrap_servers": "--bootstrap-servers"}
+    )
+    configure_logging(settings.log.level, settings.log.format)
+    traffic = simulate.Traffic(scenarios, args.change_after, args.label_delay, args.seed)
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    if args.output is not None:
+        out = sys.stdout if args.output == "-" else open(args.output, "w")  # noqa: SIM115
+
+        def write(stream: str, key: bytes, value: bytes) -> None:
+            out.write(value.decode("utf-8", "replace") + "\n")
+
+        try:
+            progress = simulate.run(traffic, write, args.rate, args.duration, stop)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        log.info("wrote %d records", progress.records)
+        return 0
+    from monitor.kafka_io import KafkaSink
+
+    sink = KafkaSink(settings.kafka)
+    log.info(
+        "simulating %s to %s at %.0f predictions/s per model; the change comes after %.0f s",
+        ",".join(sorted(scenarios)),
+        settings.kafka.bootstrap_servers,
+        args.rate,
+        args.change_after,
+    )
+    try:
+        progress = simulate.run(traffic, sink.send, args.rate, args.duration, stop)
+    finally:
+        sink.close()
+    log.info("sent %d records (%d send errors)", progress.records, sink.errors)
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:

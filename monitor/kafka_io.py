@@ -20,6 +20,7 @@ from kafka.record import util as _record_util
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from monitor.config import KafkaSettings
+from monitor.errors import DriftlineError
 from monitor.source import Backoff, DeadLetter, Record
 
 __all__ = ["KafkaSource", "crc_fast_path", "ensure_topics"]
@@ -67,6 +68,38 @@ def ensure_topics(kafka: KafkaSettings, names: Sequence[str], partitions: int = 
                 admin.create_topics(missing)
     finally:
         admin.close()
+
+
+class KafkaSink:
+    """A producer of event records by stream name (for ``driftline simulate``)."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        topics = kafka.topics
+        self._topics = {
+            "predictions": topics.predictions,
+            "outcomes": topics.outcomes,
+            "signals": topics.signals,
+        }
+        try:
+            self._producer = _construct(KafkaProducer, **client_options(kafka), linger_ms=20)
+        except KafkaError as exc:
+            raise DriftlineError(
+                f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}"
+            ) from None
+        self.errors = 0
+
+    def send(self, stream: str, key: bytes, value: bytes) -> None:
+        try:
+            self._producer.send(self._topics[stream], value=value, key=key)
+        except KafkaError as exc:
+            self.errors += 1
+            log.warning("cannot send to %s: %s", self._topics[stream], exc)
+
+    def close(self) -> None:
+        try:
+            self._producer.flush(timeout=30)
+        finally:
+            self._producer.close(timeout=10)
 
 
 class _Assignment(ConsumerRebalanceListener):
