@@ -208,6 +208,25 @@ def _parser() -> argparse.ArgumentParser:
         help="write JSON lines here ('-' for stdout) instead of sending to Kafka",
     )
     simulate.set_defaults(func=_simulate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="see driftline catch drift: local broker, simulator and daemon in one command",
+        description="Start the embedded local broker, the simulator (two models; after "
+        "--change-after seconds a feature drifts and conversions halve) and the daemon, and "
+        "show what driftline sees: live in the terminal, and on the status page at "
+        "http://127.0.0.1:9108/. Needs driftline[local]. Ctrl-C stops.",
+    )
+    demo.add_argument("--scenario", default="feature-drift,conversion-drop", metavar="NAME[,NAME]")
+    demo.add_argument("--rate", type=float, default=200.0, help="predictions/s per model (200)")
+    demo.add_argument(
+        "--change-after", type=float, default=30.0, metavar="S", help="seconds before the drift"
+    )
+    demo.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    demo.add_argument("--http-port", type=int, default=9108, metavar="N")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--plain", action="store_true", help="plain lines instead of the live table")
+    demo.set_defaults(func=_demo)
     return parser
 
 
@@ -233,55 +252,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, stack: ExitStack) -> int:
-    # Imported here so that `driftline --help` and config errors stay fast.
-    from monitor.http import HttpServer
-    from monitor.kafka_io import KafkaSource, crc_fast_path
-    from monitor.metrics import CONTENT_TYPE, make_registry, render
-    from monitor.metrics_models import AlertCollector, ModelCollector
-    from monitor.pipeline import Pipeline
-    from monitor.service import Service
-    from monitor.telemetry import Telemetry
+    from monitor.daemon import build_daemon
 
-    if not crc_fast_path():
-        log.warning(
-            "kafka-python is checking CRCs in pure Python (about 7x slower); "
-            "install the crc32c package"
-        )
-    telemetry = Telemetry()
-    pipeline = Pipeline(settings, load_references(settings))
-    service = Service(
-        settings,
-        telemetry,
-        lambda stop, beat: KafkaSource.connect(settings.kafka, stop, telemetry.kafka_error, beat),
-        pipeline=pipeline,
-    )
-    registry = make_registry(
-        telemetry,
-        __version__,
-        ModelCollector(pipeline.snapshots),
-        AlertCollector(service.alert_view, pipeline.snapshots),
-    )
-    try:
-        server = HttpServer(
-            settings.http.host,
-            settings.http.port,
-            metrics=lambda: (render(registry), CONTENT_TYPE),
-            healthy=service.healthy,
-            ready=service.ready,
-        )
-    except OSError as exc:
-        raise DriftlineError(
-            f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror}"
-        ) from None
-    server.start()
-    stack.callback(server.stop)
-    log.info(
-        "serving /metrics, /healthz and /readyz on http://%s:%d", settings.http.host, server.port
-    )
-
+    daemon = build_daemon(settings, stack)
     stop = threading.Event()
-    _install_signal_handlers(stop)
-    service.run(stop)
+    install_signal_handlers(stop)
+    daemon.service.run(stop)
     return 0
 
 
@@ -312,7 +288,7 @@ def _simulate(args: argparse.Namespace) -> int:
     configure_logging(settings.log.level, settings.log.format)
     traffic = simulate.Traffic(scenarios, args.change_after, args.label_delay, args.seed)
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     if args.output is not None:
         out = sys.stdout if args.output == "-" else open(args.output, "w")  # noqa: SIM115
 
@@ -344,6 +320,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(args, install_signal_handlers)
+
+
 def _replay(args: argparse.Namespace) -> int:
     from monitor.replay import run_replay
 
@@ -354,52 +336,18 @@ def _replay(args: argparse.Namespace) -> int:
 
 def load_references(settings: Settings) -> dict[str, ModelReference]:
     """The reference files named in the settings; a bad one fails the start."""
-    from monitor.reference import load_reference
+    from monitor.daemon import load_references
 
-    references = {}
-    for name, model in settings.models.items():
-        if model.profile is None:
-            continue
-        key = f"models.{name}.profile"
-        try:
-            reference = load_reference(model.profile)
-        except DriftlineError as exc:
-            raise ConfigError(key, str(exc)) from None
-        if reference.model != name:
-            raise ConfigError(key, f"{model.profile} is the reference of model {reference.model!r}")
-        references[name] = reference
-        log.info(
-            "model %s: reference %s (profile id %s, %d rows)",
-            name,
-            model.profile,
-            reference.profile_id,
-            reference.features.n_rows,
-        )
-    return references
+    return load_references(settings)
 
 
 def _start_local_broker(settings: Settings, stack: ExitStack) -> None:
-    from monitor.kafka_io import ensure_topics
-    from monitor.local_broker import LocalBroker
+    from monitor.daemon import start_local_broker
 
-    servers = settings.kafka.bootstrap_servers
-    first = servers if isinstance(servers, str) else servers[0]
-    host, _, port = first.rpartition(":")
-    if not port.isdigit():
-        raise ConfigError("kafka.bootstrap_servers", f"expected HOST:PORT, got {first!r}")
-    if host in ("localhost", ""):
-        host = "127.0.0.1"
-    broker = LocalBroker(host, int(port)).start()
-    stack.callback(broker.stop)
-    topics = settings.kafka.topics
-    ensure_topics(
-        settings.kafka,
-        [topics.predictions, topics.outcomes, topics.signals, topics.dead_letter, topics.alerts],
-    )
-    log.info("local broker (Tansu, in memory) listening on %s", broker.bootstrap_servers)
+    start_local_broker(settings, stack)
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; finishing the current batch", signal.Signals(signum).name)
         stop.set()

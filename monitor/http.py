@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["HttpServer"]
@@ -30,6 +30,8 @@ class HttpServer:
         Returns the exposition body and its content type.
     healthy, ready
         Probes for ``/healthz`` and ``/readyz``.
+    pages
+        More routes: path -> (body, content type), e.g. the status page at ``/``.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class HttpServer:
         metrics: Callable[[], tuple[bytes, str]],
         healthy: Callable[[], bool],
         ready: Callable[[], bool],
+        pages: Mapping[str, Callable[[], tuple[bytes, str]]] | None = None,
     ) -> None:
         routes: dict[str, Callable[[], tuple[int, bytes, str]]] = {
             "/metrics": lambda: (200, *metrics()),
@@ -46,6 +49,8 @@ class HttpServer:
             "/readyz": lambda: _probe(ready(), "ready", "not ready"),
             "/": lambda: (200, _INDEX, "text/html; charset=utf-8"),
         }
+        for path, page in (pages or {}).items():
+            routes[path] = lambda page=page: (200, *page())  # type: ignore[misc]
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "driftline"

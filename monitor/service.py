@@ -96,6 +96,8 @@ class Service:
         self._outbox: deque[Transition] = deque()
         self._last_alerts = float("-inf")
         self._alert_view = AlertView({}, {}, 0, 0, 0)
+        #: Called after each alert evaluation with its transitions (status page, demo).
+        self.observers: list[Callable[[list[Transition]], None]] = []
 
     # -- read by the HTTP thread -------------------------------------------------
 
@@ -254,6 +256,8 @@ class Service:
             view.dropped + dropped,
             self.alerts.overflowed,
         )
+        for observer in self.observers:
+            observer(transitions)
 
     def _publish(self, source: EventSource) -> int:
         """Send the outbox to the alerts topic; what fails waits for the next tick."""

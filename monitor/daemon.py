@@ -1,0 +1,144 @@
+"""Assembling the daemon: pipeline, service loop, metrics, status page, HTTP server.
+
+Shared by ``driftline run`` and ``driftline demo``; imports are deferred so that
+``driftline --help`` and configuration errors stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from monitor import __version__
+from monitor.config import Settings
+from monitor.errors import ConfigError, DriftlineError
+
+if TYPE_CHECKING:
+    from monitor.http import HttpServer
+    from monitor.pipeline import Pipeline
+    from monitor.reference import ModelReference
+    from monitor.service import Service
+    from monitor.status import StatusBoard
+    from monitor.telemetry import Telemetry
+
+__all__ = ["Daemon", "build_daemon", "load_references", "start_local_broker"]
+
+log = logging.getLogger("driftline")
+
+
+@dataclass(frozen=True)
+class Daemon:
+    service: Service
+    pipeline: Pipeline
+    telemetry: Telemetry
+    status: StatusBoard
+    server: HttpServer
+
+
+def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
+    """Everything ``run`` needs, with the HTTP server started (and stopped by ``stack``)."""
+    from monitor.http import HttpServer
+    from monitor.kafka_io import KafkaSource, crc_fast_path
+    from monitor.metrics import CONTENT_TYPE, make_registry, render
+    from monitor.metrics_models import AlertCollector, ModelCollector
+    from monitor.pipeline import Pipeline
+    from monitor.service import Service
+    from monitor.status import StatusBoard
+    from monitor.telemetry import Telemetry
+
+    if not crc_fast_path():
+        log.warning(
+            "kafka-python is checking CRCs in pure Python (about 7x slower); "
+            "install the crc32c package"
+        )
+    telemetry = Telemetry()
+    pipeline = Pipeline(settings, load_references(settings))
+    service = Service(
+        settings,
+        telemetry,
+        lambda stop, beat: KafkaSource.connect(settings.kafka, stop, telemetry.kafka_error, beat),
+        pipeline=pipeline,
+    )
+    registry = make_registry(
+        telemetry,
+        __version__,
+        ModelCollector(pipeline.snapshots),
+        AlertCollector(service.alert_view, pipeline.snapshots),
+    )
+    status = StatusBoard(pipeline.snapshots, service.alert_view, telemetry.snapshot)
+    service.observers.append(status)
+    try:
+        server = HttpServer(
+            settings.http.host,
+            settings.http.port,
+            metrics=lambda: (render(registry), CONTENT_TYPE),
+            healthy=service.healthy,
+            ready=service.ready,
+            pages={
+                "/": lambda: (status.html(), "text/html; charset=utf-8"),
+                "/status.json": lambda: (status.json(), "application/json"),
+            },
+        )
+    except OSError as exc:
+        raise DriftlineError(
+            f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror}"
+        ) from None
+    server.start()
+    stack.callback(server.stop)
+    log.info(
+        "serving the status page, /metrics, /healthz and /readyz on http://%s:%d",
+        settings.http.host,
+        server.port,
+    )
+    return Daemon(service, pipeline, telemetry, status, server)
+
+
+def load_references(settings: Settings) -> dict[str, ModelReference]:
+    """The reference files named in the settings; a bad one fails the start."""
+    from monitor.reference import load_reference
+
+    references = {}
+    for name, model in settings.models.items():
+        if model.profile is None:
+            continue
+        key = f"models.{name}.profile"
+        try:
+            reference = load_reference(model.profile)
+        except DriftlineError as exc:
+            raise ConfigError(key, str(exc)) from None
+        if reference.model != name:
+            raise ConfigError(key, f"{model.profile} is the reference of model {reference.model!r}")
+        references[name] = reference
+        log.info(
+            "model %s: reference %s (profile id %s, %d rows)",
+            name,
+            model.profile,
+            reference.profile_id,
+            reference.features.n_rows,
+        )
+    return references
+
+
+def start_local_broker(settings: Settings, stack: ExitStack) -> str:
+    """Start the embedded Tansu broker where the settings point, with the topics."""
+    from monitor.kafka_io import ensure_topics
+    from monitor.local_broker import LocalBroker
+
+    servers = settings.kafka.bootstrap_servers
+    first = servers if isinstance(servers, str) else servers[0]
+    host, _, port = first.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError("kafka.bootstrap_servers", f"expected HOST:PORT, got {first!r}")
+    if host in ("localhost", ""):
+        host = "127.0.0.1"
+    broker = LocalBroker(host, int(port)).start()
+    stack.callback(broker.stop)
+    topics = settings.kafka.topics
+    ensure_topics(
+        settings.kafka,
+        [topics.predictions, topics.outcomes, topics.signals, topics.dead_letter, topics.alerts],
+    )
+    log.info("local broker (Tansu, in memory) listening on %s", broker.bootstrap_servers)
+    return broker.bootstrap_servers
