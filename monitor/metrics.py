@@ -20,12 +20,14 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from monitor.events import STREAMS
+from monitor.events import REASONS, STREAMS
 from monitor.telemetry import BATCH_DURATION_BUCKETS, Telemetry
 
 __all__ = ["CONTENT_TYPE", "TelemetryCollector", "make_registry", "render"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Kinds of driftline_kafka_errors_total (see monitor.kafka_io).
+KAFKA_ERROR_KINDS = ("connect", "poll", "commit", "dead_letter", "alert")
 
 
 class TelemetryCollector(Collector):
@@ -58,7 +60,8 @@ class TelemetryCollector(Collector):
             "Records sent to the dead-letter topic, by reason",
             labels=["reason"],
         )
-        for reason, n in sorted(snap.dead_letters.items()):
+        # Every known key from the start: a healthy daemon shows 0, not "no data".
+        for reason, n in sorted({**dict.fromkeys(REASONS, 0), **snap.dead_letters}.items()):
             dead.add_metric([reason], n)
         yield dead
 
@@ -67,7 +70,7 @@ class TelemetryCollector(Collector):
             "Events more than an hour ahead of their Kafka record; their record time is used",
             labels=["stream"],
         )
-        for stream, n in sorted(snap.future_timestamps.items()):
+        for stream, n in sorted({**dict.fromkeys(STREAMS, 0), **snap.future_timestamps}.items()):
             future.add_metric([stream], n)
         yield future
 
@@ -104,7 +107,7 @@ class TelemetryCollector(Collector):
             "Values mapped to __other__ because a label reached its cap",
             labels=["label"],
         )
-        for label, n in sorted(snap.label_overflow.items()):
+        for label, n in sorted({"model": 0, **snap.label_overflow}.items()):
             overflow.add_metric([label], n)
         yield overflow
 
@@ -113,7 +116,7 @@ class TelemetryCollector(Collector):
             "Kafka client errors handled by the daemon, by kind",
             labels=["kind"],
         )
-        for kind, n in sorted(snap.kafka_errors.items()):
+        for kind, n in sorted({**dict.fromkeys(KAFKA_ERROR_KINDS, 0), **snap.kafka_errors}.items()):
             errors.add_metric([kind], n)
         yield errors
 
