@@ -70,7 +70,8 @@ class TelemetryCollector(Collector):
             "Events more than an hour ahead of their Kafka record; their record time is used",
             labels=["stream"],
         )
-        for stream, n in sorted({**dict.fromkeys(STREAMS, 0), **snap.future_timestamps}.items()):
+        future_counts: dict[str, int] = {**dict.fromkeys(STREAMS, 0), **snap.future_timestamps}
+        for stream, n in sorted(future_counts.items()):
             future.add_metric([stream], n)
         yield future
 

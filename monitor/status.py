@@ -28,6 +28,8 @@ __all__ = ["StatusBoard"]
 HISTORY: Final = 300  # samples kept per series (about five minutes)
 RECENT_ALERTS: Final = 50
 PLOTTED_FEATURES: Final = 8
+#: PSI plots share at least this scale, so noise in a quiet feature stays flat.
+PSI_SCALE: Final = 0.25
 
 
 @dataclass
@@ -211,10 +213,17 @@ th{font-weight:600;color:#555} .drift{color:#b00020;font-weight:600}
 """
 
 
-def _spark(values: list[float], width: int = 160, height: int = 28, colour: str = "#1565c0") -> str:
+def _spark(
+    values: list[float],
+    width: int = 160,
+    height: int = 28,
+    colour: str = "#1565c0",
+    floor: float = 1e-9,
+) -> str:
+    """An inline SVG line of ``values``, scaled to their maximum (at least ``floor``)."""
     if len(values) < 2:
         return f'<svg width="{width}" height="{height}"></svg>'
-    top = max(max(values), 1e-9)
+    top = max(max(values), floor)
     step = width / (len(values) - 1)
     points = " ".join(
         f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values)
@@ -263,7 +272,7 @@ def _page(state: Mapping[str, Any]) -> str:
                 colour = "#b00020" if f["drifted"] else "#1565c0"
                 parts.append(
                     f"<tr{cls}><td>{e(f['name'])}</td><td>{_fmt(f['psi'])}</td>"
-                    f"<td>{_spark(f['history'], colour=colour)}</td>"
+                    f"<td>{_spark(f['history'], colour=colour, floor=PSI_SCALE)}</td>"
                     f"<td>{_fmt(f['pvalue'], '.2g')}</td><td>{_fmt(f['missing'], '.1%')}</td>"
                     f"<td>{_fmt(f['outside'], '.1%')}</td>"
                     f"<td>{'drifted' if f['drifted'] else ''}</td></tr>"
