@@ -166,10 +166,14 @@ def replay(
     *,
     start_time_s: float | None = None,
     progress: Progress | None = None,
+    pipeline: Pipeline | None = None,
 ) -> ReplayResult:
-    """Run the daemon's pipeline over ``stream``, a file of JSON lines."""
+    """Run the daemon's pipeline over ``stream``, a file of JSON lines.
+
+    ``pipeline`` is a fresh one by default; pass one to watch it while it runs.
+    """
     telemetry = Telemetry()
-    pipeline = Pipeline(settings, references)
+    pipeline = pipeline or Pipeline(settings, references)
     source = FileSource(stream, settings, time.time() if start_time_s is None else start_time_s)
     # Alerts run on event time: their durations mean the same as in the daemon.
     service = Service(
