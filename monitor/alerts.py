@@ -16,7 +16,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal, get_args
 
 from monitor.config import AlertName, AlertSettings
@@ -213,6 +213,35 @@ class AlertEngine:
 
     def instances(self) -> list[AlertInstance]:
         return list(self._instances.values())
+
+    def to_state(self) -> dict[str, Any]:
+        """Pending and firing instances, so that a restart neither re-fires nor forgets."""
+        return {
+            "instances": [
+                {
+                    "condition": asdict(i.condition),
+                    "status": i.status,
+                    "since": i.since,
+                    "fired_at": i.fired_at,
+                    "cleared_at": i.cleared_at,
+                }
+                for i in self._instances.values()
+            ],
+            "overflowed": self.overflowed,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        instances = {}
+        for i in state["instances"]:
+            status = i["status"]
+            if status not in ("pending", "firing") or i["condition"]["alert"] not in SEVERITY:
+                raise ValueError(f"not an alert instance: {i!r:.200}")
+            instance = AlertInstance(
+                Condition(**i["condition"]), status, i["since"], i["fired_at"], i["cleared_at"]
+            )
+            instances[instance.condition.key] = instance
+        self._instances = instances
+        self.overflowed = int(state["overflowed"])
 
     def active(self) -> dict[tuple[str, str, str], int]:
         """``{(model, alert, severity): 1}`` for firing instances (any subject)."""

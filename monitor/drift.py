@@ -21,9 +21,11 @@ from detectors.feature_profile import NumericProfile
 from detectors.policy import DriftPolicy, FeatureEvidence
 from detectors.profile_builder import ProfileBuilder, to_category
 from detectors.window_check import FeatureCheck, WindowChecker
-from monitor.reference import PREDICTION, ModelReference
+from monitor.reference import PREDICTION, ModelReference, reference_from_json
 
 __all__ = ["DriftMonitor", "WindowReport"]
+
+_STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,38 @@ class WindowReport:
     drifted_features: frozenset[str]
     drifted: bool
     adjusted_pvalues: Mapping[str, float]
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "rows": self.rows,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "checks": {name: _check_state(c) for name, c in self.checks.items()},
+            "prediction": None if self.prediction is None else _check_state(self.prediction),
+            "drifted_features": sorted(self.drifted_features),
+            "drifted": self.drifted,
+            "adjusted_pvalues": dict(self.adjusted_pvalues),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> WindowReport:
+        prediction = state["prediction"]
+        return cls(
+            index=int(state["index"]),
+            rows=int(state["rows"]),
+            started_at=float(state["started_at"]),
+            ended_at=float(state["ended_at"]),
+            checks={name: FeatureCheck(*c) for name, c in state["checks"].items()},
+            prediction=None if prediction is None else FeatureCheck(*prediction),
+            drifted_features=frozenset(state["drifted_features"]),
+            drifted=bool(state["drifted"]),
+            adjusted_pvalues={k: float(v) for k, v in state["adjusted_pvalues"].items()},
+        )
+
+
+def _check_state(c: FeatureCheck) -> list[Any]:
+    return [c.kind, c.count, c.missing_ratio, c.outside_ratio, c.psi, c.statistic, c.pvalue]
 
 
 class DriftMonitor:
@@ -268,6 +302,80 @@ class DriftMonitor:
     @property
     def tracked_features(self) -> tuple[str, ...]:
         return self._checker.features if self.reference is not None else ()
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state (NaN as Python's ``json`` writes it); see :meth:`load_state`."""
+        state: dict[str, Any] = {
+            "version": _STATE_VERSION,
+            "policy": self._policy.to_state(),
+            "untracked_values": self.untracked_values,
+            "windows": self._windows,
+            "refreshes": self.refreshes,
+            "drifted_windows": self.drifted_windows,
+            "feature_drift_windows": dict(self.feature_drift_windows),
+            "last_report": None if self.last_report is None else self.last_report.to_state(),
+            "next": None if self._next is None else [b.to_state() for b in self._next],
+        }
+        if self.reference is None:
+            assert self._builder is not None and self._predictions is not None
+            state["learning"] = [self._builder.to_state(), self._predictions.to_state()]
+            return state
+        n = self._rows
+        state["reference"] = self.reference.to_json("checkpoint")
+        state["window"] = {
+            "rows": n,
+            "started_at": self._started_at if n else None,
+            "ended_at": self._ended_at if n else None,
+            "columns": {name: _column(c, n) for name, c in self._columns.items()},
+            "prediction": _column(self._prediction_column, n),
+        }
+        return state
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Take over the state :meth:`to_state` wrote, on a monitor built with the same
+        settings; ``ValueError`` (the monitor then unusable) if it does not fit."""
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"drift state version must be {_STATE_VERSION}")
+        self._policy = DriftPolicy.from_state(state["policy"])
+        self.untracked_values = int(state["untracked_values"])
+        self._windows = int(state["windows"])
+        self.refreshes = int(state["refreshes"])
+        self.drifted_windows = int(state["drifted_windows"])
+        self.feature_drift_windows = Counter(state["feature_drift_windows"])
+        report = state["last_report"]
+        self.last_report = None if report is None else WindowReport.from_state(report)
+        following = state["next"]
+        self._next = (
+            None
+            if following is None
+            else (ProfileBuilder.from_state(following[0]), ProfileBuilder.from_state(following[1]))
+        )
+        if "learning" in state:
+            self.reference = None
+            rows, predictions = state["learning"]
+            self._builder = ProfileBuilder.from_state(rows)
+            self._predictions = ProfileBuilder.from_state(predictions)
+            return
+        self._builder = self._predictions = None
+        self._use(reference_from_json(state["reference"]))
+        window = state["window"]
+        n = int(window["rows"])
+        if n >= self.window_size or set(window["columns"]) != set(self._columns):
+            raise ValueError("the window does not fit this monitor's settings")
+        for name, values in window["columns"].items():
+            self._columns[name][:n] = values
+        self._prediction_column[:n] = window["prediction"]
+        self._rows = n
+        if n:
+            self._started_at = float(window["started_at"])
+            self._ended_at = float(window["ended_at"])
+
+
+def _column(column: Any, n: int) -> list[Any]:
+    """The first ``n`` values of a window column, as JSON-ready Python values."""
+    return column[:n].tolist() if isinstance(column, np.ndarray) else list(column[:n])
 
 
 def _is_number(value: Any) -> bool:

@@ -207,7 +207,10 @@ class JoinStore(Generic[P, L]):
 
     @classmethod
     def from_state(
-        cls, state: Mapping[str, Any], decode: Any = lambda payload: payload
+        cls,
+        state: Mapping[str, Any],
+        decode: Any = lambda payload: payload,
+        decode_label: Any = lambda label: label,
     ) -> JoinStore[Any, Any]:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(
@@ -223,5 +226,5 @@ class JoinStore(Generic[P, L]):
         for key, payload, ts, joined in state["predictions"]:
             store._predictions[key] = _Prediction(decode(payload), float(ts), bool(joined))
         for key, label, ts in state["outcomes"]:
-            store._outcomes[key] = (label, float(ts))
+            store._outcomes[key] = (decode_label(label), float(ts))
         return store

@@ -5,6 +5,7 @@ Pure: events come in decoded, with their event time; nothing here does I/O.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ __all__ = ["LABEL_DELAY_BUCKETS", "ModelMonitor", "ModelSnapshot", "Payload"]
 
 #: Join payload: (model, prediction, version or "", segment values in config order).
 Payload = tuple[str, Any, str, tuple[str, ...]]
+
+_STATE_VERSION: Final = 1
 
 LABEL_DELAY_BUCKETS: Final[tuple[float, ...]] = (
     60.0,
@@ -212,6 +215,83 @@ class ModelMonitor:
     def on_signal(self, name: str, value: float) -> None:
         self.signals.signal(name, value)
         self.dirty = True
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    @property
+    def settings_id(self) -> str:
+        """Names the settings the state depends on: state is only restored under the same."""
+        text = self.config.model_dump_json() + self.limits.model_dump_json()
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state of everything tracked; see :meth:`load_state`."""
+
+        def tracker(t: OutcomeTracker | None) -> dict[str, Any] | None:
+            return None if t is None else t.to_state()
+
+        return {
+            "version": _STATE_VERSION,
+            "settings_id": self.settings_id,
+            "drift": self.drift.to_state(),
+            "prediction_policy": self._prediction_policy.to_state(),
+            "prediction_drifted": self.prediction_drifted,
+            "segment_values": {k: cap.to_state() for k, cap in self._segment_values.items()},
+            "segment_drift": [[k, v, m.to_state()] for (k, v), m in self._segment_drift.items()],
+            "task": self.task,
+            "outcomes": tracker(self._outcomes),
+            "segment_outcomes": [
+                [k, v, t.to_state()] for (k, v), t in self._segment_outcomes.items()
+            ],
+            "version_outcomes": [[v, t.to_state()] for v, t in self._version_outcomes.items()],
+            "model_version": self.version,
+            "versions": list(self._versions),
+            "signals": self.signals.to_state(),
+            "joins": dict(self.joins),
+            "delay_buckets": list(self._delay_buckets),
+            "delay_sum": self._delay_sum,
+            "last_joined_at": self.last_joined_at,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Take over a state :meth:`to_state` wrote under the same settings.
+
+        Raises ``ValueError`` if it was written under other settings or does not fit;
+        the monitor must then be replaced by a fresh one.
+        """
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"model state version must be {_STATE_VERSION}")
+        if state.get("settings_id") != self.settings_id:
+            raise ValueError("the model's settings changed since the checkpoint")
+        self.drift.load_state(state["drift"])
+        self._prediction_policy = DriftPolicy.from_state(state["prediction_policy"])
+        self.prediction_drifted = bool(state["prediction_drifted"])
+        for key, cap in state["segment_values"].items():
+            self._segment_values[key].load_state(cap)
+        for key, value, drift in state["segment_drift"]:
+            monitor = self._segment_drift[(key, value)] = self._drift_monitor(None)
+            monitor.load_state(drift)
+        self.task = state["task"]
+
+        def tracker(t: Mapping[str, Any], detectors: tuple[str, ...] | None) -> OutcomeTracker:
+            restored = self._tracker(detectors)
+            restored.load_state(t)
+            return restored
+
+        outcomes = state["outcomes"]
+        self._outcomes = None if outcomes is None else tracker(outcomes, None)
+        for key, value, t in state["segment_outcomes"]:
+            self._segment_outcomes[(key, value)] = tracker(t, ())
+        for version, t in state["version_outcomes"]:
+            self._version_outcomes[version] = tracker(t, ())
+        self.version = state["model_version"]
+        self._versions = OrderedDict.fromkeys(state["versions"])
+        self.signals.load_state(state["signals"])
+        self.joins = Counter(state["joins"])
+        self._delay_buckets = [int(n) for n in state["delay_buckets"]]
+        self._delay_sum = float(state["delay_sum"])
+        self.last_joined_at = state["last_joined_at"]
+        self.refresh()
 
     def refresh(self) -> None:
         """Rebuild the snapshot the metrics read (called by the loop, not per event)."""

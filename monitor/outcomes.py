@@ -9,7 +9,9 @@ per-example error.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Final
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, Final
 
 from detectors.change import ADWIN, CUSUM, DDM, EDDM, KSWIN, ChangeDetector, PageHinkley
 from detectors.rate import RateTracker
@@ -17,12 +19,14 @@ from monitor.performance import PerformanceWindow, Task, error_of
 
 __all__ = ["DETECTORS", "OutcomeTracker"]
 
-DETECTORS: Final[dict[str, type[ChangeDetector]]] = {
+#: Makers of the concept detectors by configured name. KSWIN samples at random: its
+#: seed is fixed so that the same events give the same detections in every run.
+DETECTORS: Final[dict[str, Callable[[], ChangeDetector]]] = {
     "adwin": ADWIN,
     "page_hinkley": PageHinkley,
     "ddm": DDM,
     "eddm": EDDM,
-    "kswin": KSWIN,
+    "kswin": partial(KSWIN, seed=0),
     "cusum": CUSUM,
 }
 _BINARY_ONLY: Final = frozenset({"ddm", "eddm"})
@@ -131,6 +135,41 @@ class OutcomeTracker:
         else:
             self._accuracy.update(correct, n)
             self.dropped = self._accuracy.drift_detected
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state; :meth:`load_state` on a tracker built alike takes it over."""
+        return {
+            "performance": self.performance.to_state(),
+            "detectors": {name: d.to_state() for name, d in self.detectors.items()},
+            "concept_drifts": dict(self.concept_drifts),
+            "last_concept_drift": self.last_concept_drift,
+            "pairs": self.pairs,
+            "accuracy": self._accuracy.to_state(),
+            "baseline_windows": self._baseline_windows,
+            "window_errors": self._window_errors,
+            "window_pairs": self._window_pairs,
+            "baseline_mae": self._baseline_mae,
+            "mae_streak": self._mae_streak,
+            "dropped": self.dropped,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        if set(state["detectors"]) != set(self.detectors):
+            raise ValueError("the concept detectors differ from the configured ones")
+        self.performance = PerformanceWindow.from_state(state["performance"])
+        self.detectors = {
+            name: ChangeDetector.from_state(d) for name, d in state["detectors"].items()
+        }
+        self.concept_drifts = Counter(state["concept_drifts"])
+        self.last_concept_drift = state["last_concept_drift"]
+        self.pairs = int(state["pairs"])
+        self._accuracy = RateTracker.from_state(state["accuracy"])
+        self._baseline_windows = int(state["baseline_windows"])
+        self._window_errors = float(state["window_errors"])
+        self._window_pairs = int(state["window_pairs"])
+        self._baseline_mae = state["baseline_mae"]
+        self._mae_streak = int(state["mae_streak"])
+        self.dropped = bool(state["dropped"])
 
     @property
     def baseline(self) -> float | None:

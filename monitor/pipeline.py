@@ -19,6 +19,7 @@ from monitor.telemetry import OTHER, LabelCap
 __all__ = ["Pipeline", "Status"]
 
 Status = Literal["ok", "duplicate", "late", "unmatched"]
+_STATE_VERSION: Final = 1
 #: Separates model and id in join keys: ids are unique per model.
 _SEP: Final = "\x1f"
 #: Seconds between rebuilds of a busy model's snapshot.
@@ -46,6 +47,9 @@ class Pipeline:
         self.join: JoinStore[Payload, tuple[str, Any]] = JoinStore(
             join.ttl_s, join.max_predictions, join.max_outcomes
         )
+        self._watch_join()
+
+    def _watch_join(self) -> None:
         self.join.on_expired = lambda payload: self._model_event(payload[0], "expired")
         self.join.on_unmatched = lambda label: self._model_event(label[0], "unmatched")
 
@@ -119,3 +123,53 @@ class Pipeline:
     def snapshots(self) -> tuple[ModelSnapshot, ...]:
         """The latest published snapshots; safe to read from another thread."""
         return self._snapshots
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state of every model and of the join store."""
+        return {
+            "version": _STATE_VERSION,
+            "model_label": self.model_label.to_state(),
+            "models": [[name, m.to_state()] for name, m in self._models.items()],
+            "join": self.join.to_state(lambda p: [p[0], p[1], p[2], list(p[3])]),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> list[str]:
+        """Take over a state :meth:`to_state` wrote, on a fresh pipeline.
+
+        Returns the models whose state could not be taken over (their settings changed,
+        or it does not fit): they start afresh. Raises ``ValueError`` if the state as a
+        whole is unusable, leaving this pipeline as it was.
+        """
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"pipeline state version must be {_STATE_VERSION}")
+        join = JoinStore.from_state(
+            state["join"],
+            lambda p: (str(p[0]), p[1], str(p[2]), tuple(p[3])),
+            lambda label: (str(label[0]), label[1]),
+        )
+        settings = self._settings.join
+        # The bounds and TTL are the current settings', whatever the checkpoint's.
+        join.ttl_s, join.max_predictions, join.max_outcomes = (
+            settings.ttl_s,
+            settings.max_predictions,
+            settings.max_outcomes,
+        )
+        self.join = join
+        self._watch_join()
+        self.model_label.load_state(state["model_label"])
+        failed = []
+        for name, model_state in state["models"]:
+            monitor = self.monitor(name)
+            if monitor is None:
+                failed.append(name)
+                continue
+            try:
+                monitor.load_state(model_state)
+            except (KeyError, TypeError, ValueError):
+                failed.append(name)
+                del self._models[name]
+                self.monitor(name)  # afresh
+        self.end_batch(0.0, force=True)
+        return failed

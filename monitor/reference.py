@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +24,13 @@ from typing import Any, Final
 from detectors import Profile
 from monitor.errors import DriftlineError
 
-__all__ = ["PREDICTION", "ModelReference", "load_reference", "save_reference"]
+__all__ = [
+    "PREDICTION",
+    "ModelReference",
+    "load_reference",
+    "reference_from_json",
+    "save_reference",
+]
 
 KIND: Final = "driftline-reference"
 VERSION: Final = 1
@@ -90,6 +97,14 @@ def load_reference(path: Path) -> ModelReference:
             f"reference {path} has version {data.get('version')!r}; this driftline reads {VERSION}"
         )
     try:
+        return reference_from_json(data)
+    except ValueError as exc:
+        raise DriftlineError(f"reference {path} is damaged: {exc}") from None
+
+
+def reference_from_json(data: Mapping[str, Any]) -> ModelReference:
+    """Inverse of :meth:`ModelReference.to_json`; ``ValueError`` if it does not hold up."""
+    try:
         reference = ModelReference(
             model=str(data["model"]),
             features=Profile.from_state(data["features"]),
@@ -98,9 +113,7 @@ def load_reference(path: Path) -> ModelReference:
             else Profile.from_state(data["prediction"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise DriftlineError(f"reference {path} is damaged: {exc!r}") from None
+        raise ValueError(repr(exc)) from None
     if data.get("profile_id") != reference.profile_id:
-        raise DriftlineError(
-            f"reference {path} is damaged: its content does not match its profile_id"
-        )
+        raise ValueError("its content does not match its profile_id")
     return reference

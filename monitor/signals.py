@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from detectors.rate import RateTracker
 from monitor.telemetry import OTHER, LabelCap
@@ -78,6 +79,26 @@ class SignalRates:
                 tracker.update(count, self._predictions)
             self._counts[label] = 0.0
         self._predictions = 0
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "names": self._names.to_state(),
+            "trackers": {label: t.to_state() for label, t in self._trackers.items()},
+            "counts": dict(self._counts),
+            "totals": dict(self._totals),
+            "predictions": self._predictions,
+            "seen": self._seen,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self._names.load_state(state["names"])
+        self._trackers = {
+            label: RateTracker.from_state(t) for label, t in state["trackers"].items()
+        }
+        self._counts = {k: float(v) for k, v in state["counts"].items()}
+        self._totals = {k: float(v) for k, v in state["totals"].items()}
+        self._predictions = int(state["predictions"])
+        self._seen = int(state["seen"])
 
     def states(self) -> dict[str, SignalState]:
         return {

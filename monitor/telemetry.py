@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "BATCH_DURATION_BUCKETS",
@@ -91,6 +91,15 @@ class LabelCap:
     def known(self, value: str) -> str | None:
         """``value`` if it was admitted already, else ``None``; never admits."""
         return value if value in self._admitted else None
+
+    def to_state(self) -> dict[str, Any]:
+        return {"admitted": list(self._admitted), "overflowed": self.overflowed}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Admit the values admitted before (after the preset ones), in their order."""
+        for value in state["admitted"]:
+            self(str(value))
+        self.overflowed = int(state["overflowed"])
 
 
 @dataclass
@@ -173,6 +182,23 @@ class Telemetry:
                 for (s, _model, st), n in self._events.items()
                 if (stream is None or s == stream) and (status is None or st == status)
             )
+
+    def to_state(self) -> dict[str, Any]:
+        """The counts the events made (not the process's own: batches, lag, errors)."""
+        with self._lock:
+            return {
+                "events": [[*key, n] for key, n in self._events.items()],
+                "dead_letters": dict(self._dead_letters),
+                "future_timestamps": dict(self._future),
+                "last_event_timestamp": dict(self._last_ts),
+            }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._events = Counter({(s, m, st): int(n) for s, m, st, n in state["events"]})
+            self._dead_letters = Counter(state["dead_letters"])
+            self._future = Counter(state["future_timestamps"])
+            self._last_ts = {k: float(v) for k, v in state["last_event_timestamp"].items()}
 
     def snapshot(self) -> Snapshot:
         with self._lock:
