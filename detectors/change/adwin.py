@@ -6,6 +6,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from detectors.change import _adwin_batch
 from detectors.change.base import ChangeDetector, check_int, check_real
 
 
@@ -120,6 +124,13 @@ class ADWIN(ChangeDetector):
             while self._cut_oldest_bucket():
                 detected = True
         self._drift_detected = detected
+
+    def _update_many(self, values: npt.NDArray[np.float64]) -> list[int]:
+        # Short batches are cheaper through the loop than through numpy.
+        if values.size < _adwin_batch.SHORT_BATCH:
+            return super()._update_many(values)
+        hits = _adwin_batch.run(self, values)
+        return super()._update_many(values) if hits is None else hits
 
     def _insert(self, x: float) -> None:
         self._totals[0].append(x)

@@ -1,0 +1,302 @@
+"""ADWIN's batch path: many updates at once, bit for bit what a loop of ``update`` does.
+
+Between two detections ADWIN never drops a bucket (any drop is a detection, and the
+update after one starts afresh), so its window is every value read since the last
+start and its buckets are a fixed function of how many values that is: row ``i``
+holds the aligned blocks of ``2**i`` values, and how many of them is a binary-counter
+recurrence on the count alone. Every bucket that ever exists in a run is therefore a
+node of one pairwise tree over the values, which numpy builds level by level with the
+same float operations, in the same order, as ``ADWIN._merge_two_oldest``. The running
+total and sum of squares are sequential recurrences, so ``np.cumsum`` (a left-to-right
+accumulation) reproduces them exactly.
+
+The cut test is then evaluated at every clock tick of a chunk at once, over all bucket
+boundaries, with a relative slack of 1e-9 so that no tick that could cut is missed.
+The first tick that passes is replayed exactly: the detector's state at that tick is
+written out and ``ADWIN._cut_oldest_bucket`` runs as in the loop. If it cuts, that is
+the detection; otherwise the next passing tick is tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from detectors.change.adwin import ADWIN
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+FIRST_CHUNK = 16384  # values per chunk after a (re)start; chunks double while nothing fires
+SLACK = 1e-9  # relative margin of the vectorised cut test; passing ticks are replayed exactly
+BLOCK = 8192  # boundaries x ticks per block of the cut test, to stay in cache
+SHORT_BATCH = 256  # batches shorter than this go through the loop of updates
+
+
+def run(adwin: ADWIN, values: Floats) -> list[int] | None:
+    """Read ``values`` into ``adwin``; the detection positions, or None if its state is
+    not one a run of updates produces (the caller then falls back to the loop)."""
+    if values.size and adwin._drift_detected:
+        adwin._reset()
+    if not _is_aligned(adwin):
+        return None
+    hits: list[int] = []
+    start, chunk = 0, FIRST_CHUNK
+    while start < values.size:
+        stop = min(values.size, start + chunk)
+        found = _scan(adwin, values[start:stop], stop == values.size)
+        if found is None:
+            start, chunk = stop, 2 * chunk
+            continue
+        hits.append(start + found)
+        start += found + 1
+        chunk = FIRST_CHUNK
+        if start < values.size:
+            adwin._reset()
+    return hits
+
+
+def _kept(m: int, max_buckets: int) -> int:
+    """Buckets a row holds after ``m`` have been added to it (two merge up on overflow)."""
+    return m if m <= max_buckets else max_buckets - 1 + (m - max_buckets - 1) % 2
+
+
+def _rows(n: int, max_buckets: int) -> list[tuple[int, int]]:
+    """Per row: (buckets ever added, buckets kept) after ``n`` values, while any were added."""
+    rows = [(n, _kept(n, max_buckets))]
+    while True:
+        added = (rows[-1][0] - rows[-1][1]) // 2
+        if added == 0:
+            return rows
+        rows.append((added, _kept(added, max_buckets)))
+
+
+def _is_aligned(adwin: ADWIN) -> bool:
+    n = adwin._width
+    expected = [kept for _, kept in _rows(n, adwin.max_buckets)]
+    return (
+        adwin._tick == n
+        and [len(row) for row in adwin._totals] == expected
+        and [len(row) for row in adwin._squares] == expected
+    )
+
+
+def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
+    """Read the chunk ``x`` from an aligned state; the position of its first detection.
+
+    With no detection the state is moved to the end of the chunk; with one at the last
+    value of the batch, to the state right after the detecting update. With one earlier
+    the caller resets the detector, so the cut test stops at the first cut.
+    """
+    m_buckets, clock = adwin.max_buckets, adwin.clock
+    n_start = adwin._width
+    n_stop = n_start + x.size
+    start_rows = _rows(n_start, m_buckets)
+    stop_rows = _rows(n_stop, m_buckets)
+
+    # The pairwise tree: level i from the first bucket still kept at the chunk's start.
+    totals: list[Floats] = []
+    squares: list[Floats] = []
+    bases: list[int] = []
+    for i in range(len(stop_rows)):
+        kept_total = adwin._totals[i] if i < len(adwin._totals) else []
+        kept_square = adwin._squares[i] if i < len(adwin._squares) else []
+        if i == 0:
+            new_total, new_square = x, np.zeros(x.size)
+        else:
+            new_total, new_square = _merge_pairs(totals[-1], squares[-1], 1 << (i - 1))
+        totals.append(np.concatenate((kept_total, new_total)) if kept_total else new_total)
+        squares.append(np.concatenate((kept_square, new_square)) if kept_square else new_square)
+        added, kept = start_rows[i] if i < len(start_rows) else (0, 0)
+        bases.append(added - kept)
+
+    # Running total and sum of squared deviations after each value, as _insert computes
+    # them: ((n - 1) * d * d) / n with d = x - total / (n - 1), accumulated left to right.
+    counts = np.arange(n_start, n_stop + 1, dtype=np.float64)
+    before, after = counts[:-1], counts[1:]
+    running = np.empty(x.size + 1)
+    running[0] = adwin._total
+    running[1:] = x
+    np.cumsum(running, out=running)
+    square_sums = np.empty(x.size + 1)
+    square_sums[0] = adwin._square_sum
+    step = square_sums[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = np.divide(running[:-1], before)
+        np.subtract(x, deviation, out=deviation)
+        np.multiply(before, deviation, out=step)
+        step *= deviation
+        step /= after
+    if n_start == 0:
+        step[0] = 0.0
+    np.cumsum(square_sums, out=square_sums)
+
+    # No boundary can be tested before both sides can hold min_window_length values.
+    first_tick = max(adwin.grace_period + 1, n_start + 1, 2 * adwin.min_window_length)
+    first_tick += -first_tick % clock
+    ticks = np.arange(first_tick, n_stop + 1, clock, dtype=np.int64)
+    if ticks.size:
+        for tick in _passing_ticks(adwin, ticks, x, running, square_sums, n_start):
+            _write_state(adwin, tick, totals, squares, bases, running, square_sums, n_start)
+            if not adwin._cut_oldest_bucket():
+                continue
+            if ends_batch and tick == n_stop:
+                while adwin._cut_oldest_bucket():
+                    pass
+            adwin._drift_detected = True
+            return tick - n_start - 1
+    _write_state(adwin, n_stop, totals, squares, bases, running, square_sums, n_start)
+    return None
+
+
+def _merge_pairs(totals: Floats, squares: Floats, size: int) -> tuple[Floats, Floats]:
+    """Merge buckets (0, 1), (2, 3), ... of one row with the operations of _merge_two_oldest.
+
+    Dividing by a power of two and multiplying by its inverse round alike, so the means
+    are taken by multiplication.
+    """
+    pairs = totals.size // 2
+    first, second = totals[0 : 2 * pairs : 2], totals[1 : 2 * pairs : 2]
+    difference = first * (1.0 / size) if size > 1 else first.copy()
+    difference -= second * (1.0 / size) if size > 1 else second
+    weight = size * size / (size + size)
+    merged = np.add(squares[0 : 2 * pairs : 2], squares[1 : 2 * pairs : 2])
+    spread = np.multiply(difference, weight)
+    spread *= difference
+    merged += spread
+    return first + second, merged
+
+
+def _counts(ticks: Ints, max_buckets: int, rows: int) -> list[tuple[Ints, Ints]]:
+    """Per row, for each tick: buckets ever added to the row and buckets it keeps.
+
+    ``_kept`` without a branch: min(m, M - 1 + (m - M - 1) mod 2) is m up to M.
+    """
+    added = ticks
+    result = []
+    for _ in range(rows):
+        kept = added - (max_buckets + 1)
+        kept &= 1
+        kept += max_buckets - 1
+        np.minimum(kept, added, out=kept)
+        result.append((added, kept))
+        added = added - kept
+        added >>= 1
+    return result
+
+
+def _prefix_by_position(adwin: ADWIN, x: Floats, running: Floats) -> tuple[Floats, float]:
+    """Sums of the window's oldest ``p`` values at every bucket boundary ``p`` of the chunk,
+    and a bound on how far any of them, or any sum the loop forms, can be from another.
+
+    Every bucket in the chunk is a union of the start's buckets and the new values, so
+    sums over those pieces give every boundary's older-part total (up to rounding): the
+    start's buckets summed, then the running totals moved by what that sum and the
+    start's total differ.
+    """
+    pieces = [np.asarray(row, np.float64) for row in reversed(adwin._totals)]
+    sizes = [np.full(len(row), 1 << i) for i, row in reversed(list(enumerate(adwin._totals)))]
+    old = np.concatenate(pieces)
+    n_start = adwin._width
+    prefix = np.empty(n_start + x.size + 1)
+    prefix[0] = 0.0
+    old_sums = np.cumsum(old)
+    prefix[np.cumsum(np.concatenate(sizes)).astype(np.int64)] = old_sums
+    old_sum = float(old_sums[-1]) if old.size else 0.0
+    np.add(running[1:], old_sum - adwin._total, out=prefix[n_start + 1 :])
+    # The sum of |values| is at most size times the largest |value| (no temporary array).
+    largest = max(abs(float(x.max())), abs(float(x.min()))) if x.size else 0.0
+    magnitude = float(np.abs(old).sum()) + x.size * largest + abs(adwin._total)
+    # Sums of k terms in any order differ by at most about k * 2**-53 * sum of |terms|.
+    return prefix, 16.0 * (old.size + x.size + 4) * 1.12e-16 * magnitude
+
+
+def _passing_ticks(
+    adwin: ADWIN,
+    ticks: Ints,
+    x: Floats,
+    running: Floats,
+    square_sums: Floats,
+    n_start: int,
+) -> Iterator[int]:
+    """Ticks at which some boundary may pass the cut test, in order, found block by block.
+
+    One row per bucket, oldest first, one column per tick; a row that keeps fewer than
+    ``max_buckets`` buckets is padded with empty ones, which repeat the boundary before.
+    Totals come from prefix sums, so the test is loosened by their rounding bound and a
+    relative slack: it may pass ticks that do not cut (they are replayed exactly), but
+    never misses one that does.
+    """
+    m_buckets, shortest = adwin.max_buckets, adwin.min_window_length
+    prefix, error = _prefix_by_position(adwin, x, running)
+    counts = _counts(ticks, m_buckets, len(_rows(int(ticks[-1]), m_buckets)))
+    # Rows from the oldest (largest buckets) down, as the cut test scans them; the
+    # boundaries of row r are min(merged + s, added) * 2**r for slots s = 1..M.
+    shifts = np.arange(len(counts) - 1, -1, -1)[:, None, None]
+    added = np.stack([added for added, _ in reversed(counts)])[:, None, :] << shifts
+    merged = np.stack([added - kept for added, kept in reversed(counts)])[:, None, :] << shifts
+    slots = np.arange(1, m_buckets + 1)[None, :, None] << shifts
+    width = ticks.astype(np.float64)
+    delta_prime = np.log(2.0 * np.log(width) / adwin.delta)
+    variance = np.maximum(square_sums[ticks - n_start] / width, 0.0)
+    # With a = n0 - l + 1, b = n1 - l + 1 and m = (a + b) / (a b), the loop cuts where
+    # |t0 / n0 - t1 / n1| > sqrt(2 m v d') + 2/3 d' m. Times n0 n1 / n (>= a b / n) the
+    # left side is |t0 - n0 T / n| and the right side is at least sqrt(c_sqrt a b) +
+    # c_linear, with the constants below. a and b are taken 1/4 smaller, so that where
+    # n0 < l or n1 < l (never both: ticks have n >= 2 l) a b < 0 and the square root is
+    # NaN, which fails the test without a mask (c_sqrt is kept above zero for that;
+    # 1e-300 is far inside SLACK).
+    span = width - 2.0 * (shortest - 1)  # a + b
+    c_sqrt = 2.0 * variance * delta_prime * span * (1.0 - SLACK) ** 2 / (width * width)
+    np.maximum(c_sqrt, 1e-300, out=c_sqrt)
+    # The prefix sums, the loop's sums and the products each stray by at most error.
+    c_linear = 2.0 / 3.0 * delta_prime * span * (1.0 - SLACK) / width - 4.0 * error
+    span_b = span - 0.5
+    shift = shortest - 0.75
+    mean = running[ticks - n_start] / width
+    # Blocks of ticks small enough for the temporaries to stay in cache.
+    step = max(16, BLOCK // (len(counts) * m_buckets))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for low in range(0, ticks.size, step):
+            cols = slice(low, low + step)
+            n0 = np.add(slots, merged[:, :, cols])
+            np.minimum(n0, added[:, :, cols], out=n0)
+            n0 = n0.reshape(-1, n0.shape[2])  # one row per boundary, oldest first
+            gap = np.take(prefix, n0)
+            scratch = np.multiply(n0, mean[cols])
+            gap -= scratch
+            np.abs(gap, out=gap)
+            a = np.subtract(n0, shift, out=scratch)
+            bound = np.subtract(span_b[cols], a)
+            bound *= a
+            bound *= c_sqrt[cols]
+            np.sqrt(bound, out=bound)
+            bound += c_linear[cols]
+            for tick in ticks[cols][(gap > bound).any(axis=0)]:
+                yield int(tick)
+
+
+def _write_state(
+    adwin: ADWIN,
+    n: int,
+    totals: list[Floats],
+    squares: list[Floats],
+    bases: list[int],
+    running: Floats,
+    square_sums: Floats,
+    n_start: int,
+) -> None:
+    """Set ``adwin`` to the state a loop of updates has after ``n`` values."""
+    adwin._totals, adwin._squares = [], []
+    for i, (added, kept) in enumerate(_rows(n, adwin.max_buckets)):
+        low, high = added - kept - bases[i], added - bases[i]
+        adwin._totals.append(totals[i][low:high].tolist())
+        adwin._squares.append(squares[i][low:high].tolist())
+    adwin._width = adwin._tick = n
+    adwin._total = float(running[n - n_start])
+    adwin._square_sum = float(square_sums[n - n_start])
+    adwin._drift_detected = False
