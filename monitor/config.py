@@ -106,6 +106,11 @@ class HttpSettings(_Section):
 
 class StateSettings(_Section):
     dir: Path = Path("./driftline-state")
+    # "local": checkpoints in ``dir``; "none": no checkpoints, offsets committed per batch
+    # (a restart then starts every model afresh).
+    store: Literal["local", "none"] = "local"
+    # Seconds between checkpoints; offsets are committed after each one.
+    checkpoint_interval_s: Annotated[float, Field(gt=0)] = 30.0
 
 
 class LimitSettings(_Section):

@@ -39,6 +39,7 @@ class Daemon:
 
 def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
     """Everything ``run`` needs, with the HTTP server started (and stopped by ``stack``)."""
+    from monitor.checkpoint import LocalStore
     from monitor.http import HttpServer
     from monitor.kafka_io import KafkaSource, crc_fast_path
     from monitor.metrics import CONTENT_TYPE, make_registry, render
@@ -55,12 +56,21 @@ def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
         )
     telemetry = Telemetry()
     pipeline = Pipeline(settings, load_references(settings))
-    service = Service(
+    service: Service = Service(
         settings,
         telemetry,
-        lambda stop, beat: KafkaSource.connect(settings.kafka, stop, telemetry.kafka_error, beat),
+        lambda stop, beat: KafkaSource.connect(
+            settings.kafka,
+            stop,
+            telemetry.kafka_error,
+            beat,
+            positions=service.positions,
+            on_revoked=service.on_revoked,
+        ),
         pipeline=pipeline,
+        store=LocalStore(settings.state.dir) if settings.state.store == "local" else None,
     )
+    service.restore()
     registry = make_registry(
         telemetry,
         __version__,

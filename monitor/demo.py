@@ -44,6 +44,8 @@ def run_demo(args: argparse.Namespace, install_signal_handlers: Any) -> int:
             "http.port": args.http_port,
             "alerts.resolve_after_s": 30,
             "log.level": "WARNING",
+            # The local broker keeps nothing across runs: neither may the state.
+            "state.store": "none",
         },
         flags={"http.port": "--http-port"},
     )

@@ -103,16 +103,39 @@ class KafkaSink:
 
 
 class _Assignment(ConsumerRebalanceListener):
-    def __init__(self) -> None:
+    """Tracks the assignment; on a change, lets the owner checkpoint and seek.
+
+    kafka-python calls these from inside ``poll()``, on the loop's thread, between
+    batches: the state is consistent with the positions when they run.
+    """
+
+    def __init__(
+        self,
+        positions: Callable[[], Mapping[tuple[str, int], int]],
+        on_revoked: Callable[[], None],
+    ) -> None:
         self.partitions: set[TopicPartition] = set()
+        self.consumer: KafkaConsumer | None = None
+        self._positions = positions
+        self._on_revoked = on_revoked
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self.partitions.difference_update(revoked)
         log.info("partitions revoked: %s", _names(revoked))
+        if revoked:
+            self._on_revoked()
+        self.partitions.difference_update(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.partitions.update(assigned)
         log.info("partitions assigned: %s", _names(assigned))
+        positions = self._positions()
+        for tp in assigned:
+            offset = positions.get((tp.topic, tp.partition))
+            if offset is not None and self.consumer is not None:
+                # The state covers the records before ``offset``: read on from there,
+                # whatever the group committed.
+                self.consumer.seek(tp, offset)
+                log.info("%s[%d]: resuming at offset %d", tp.topic, tp.partition, offset)
 
 
 class KafkaSource:
@@ -127,10 +150,12 @@ class KafkaSource:
         kafka: KafkaSettings,
         on_error: Callable[[str], None],
         bootstrap_timeout_ms: int = 5000,
+        positions: Callable[[], Mapping[tuple[str, int], int]] = dict,
+        on_revoked: Callable[[], None] = lambda: None,
     ) -> None:
         self._kafka = kafka
         self._on_error = on_error
-        self._assignment = _Assignment()
+        self._assignment = _Assignment(positions, on_revoked)
         options = client_options(kafka)
         topics = kafka.topics
         self._consumer = _construct(
@@ -155,6 +180,7 @@ class KafkaSource:
         except BaseException:
             self._consumer.close(autocommit=False)
             raise
+        self._assignment.consumer = self._consumer
         self._consumer.subscribe(
             [topics.predictions, topics.outcomes, topics.signals], listener=self._assignment
         )
@@ -167,13 +193,20 @@ class KafkaSource:
         stop: threading.Event,
         on_error: Callable[[str], None],
         on_attempt: Callable[[], None] = lambda: None,
+        positions: Callable[[], Mapping[tuple[str, int], int]] = dict,
+        on_revoked: Callable[[], None] = lambda: None,
     ) -> KafkaSource | None:
-        """Connect, retrying with exponential backoff; ``None`` if stopped first."""
+        """Connect, retrying with exponential backoff; ``None`` if stopped first.
+
+        ``positions`` gives the offsets to resume each partition at when it is assigned
+        (the ones the restored state covers); ``on_revoked`` runs before partitions are
+        taken away, while their offsets can still be committed.
+        """
         backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
         while not stop.is_set():
             on_attempt()
             try:
-                return cls(kafka, on_error)
+                return cls(kafka, on_error, positions=positions, on_revoked=on_revoked)
             except KafkaError as exc:
                 on_error("connect")
                 delay = backoff.next()
@@ -200,7 +233,29 @@ class KafkaSource:
         return records
 
     def ready(self) -> bool:
-        return bool(self._assignment.partitions)
+        """Partitions assigned, and the group coordinator known and answering heartbeats.
+
+        When the broker stops answering (frozen, or cut off by the network) kafka-python
+        keeps the assignment until it can rejoin, so the assignment alone says "ready"
+        through a whole outage. The heartbeat thread's view says otherwise once the
+        session timeout passes without a heartbeat response (the broker would have
+        dropped us from the group by then anyway).
+        """
+        return bool(self._assignment.partitions) and self._group_alive()
+
+    def _group_alive(self) -> bool:
+        # Private attributes: kafka-python has no public view of the group membership
+        # (``metrics()`` is documented as unstable, and its "last-heartbeat-seconds-ago"
+        # counts heartbeats sent, not answered). Another version without them falls back
+        # to the assignment alone.
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        heartbeat = getattr(coordinator, "heartbeat", None)
+        if coordinator is None or heartbeat is None:
+            return True
+        return (
+            getattr(coordinator, "coordinator_id", 0) is not None
+            and not heartbeat.session_timeout_expired()
+        )
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records behind the high-water mark, from the fetcher's own view of each partition."""
@@ -220,11 +275,16 @@ class KafkaSource:
         if not offsets:
             return True
         try:
+            # Bounded by the session timeout, not kafka-python's request timeout (30 s by
+            # default): during an outage the loop would otherwise sit in each commit for
+            # that long, unable to report not-ready. Offsets are cumulative: the next
+            # batch's commit covers one that timed out.
             self._consumer.commit(
                 {
                     TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
                     for (t, p), o in offsets.items()
-                }
+                },
+                timeout_ms=self._kafka.session_timeout_ms,
             )
         except KafkaError as exc:
             self._error("commit", exc)

@@ -28,6 +28,8 @@ __all__ = ["CONTENT_TYPE", "TelemetryCollector", "make_registry", "render"]
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Kinds of driftline_kafka_errors_total (see monitor.kafka_io).
 KAFKA_ERROR_KINDS = ("connect", "poll", "commit", "dead_letter", "alert")
+#: Kinds of driftline_checkpoint_failures_total (see monitor.checkpoint).
+CHECKPOINT_FAILURE_KINDS = ("write", "corrupt", "incompatible")
 
 
 class TelemetryCollector(Collector):
@@ -120,6 +122,33 @@ class TelemetryCollector(Collector):
         for kind, n in sorted({**dict.fromkeys(KAFKA_ERROR_KINDS, 0), **snap.kafka_errors}.items()):
             errors.add_metric([kind], n)
         yield errors
+
+        yield CounterMetricFamily(
+            "driftline_checkpoints_total",
+            "Checkpoints of the state written durably",
+            value=snap.checkpoints,
+        )
+        failures = CounterMetricFamily(
+            "driftline_checkpoint_failures_total",
+            "Checkpoints that could not be written (write) or read back at start "
+            "(corrupt, incompatible)",
+            labels=["kind"],
+        )
+        failure_counts = {**dict.fromkeys(CHECKPOINT_FAILURE_KINDS, 0), **snap.checkpoint_failures}
+        for kind, n in sorted(failure_counts.items()):
+            failures.add_metric([kind], n)
+        yield failures
+        if snap.checkpoint_last is not None:
+            yield GaugeMetricFamily(
+                "driftline_checkpoint_last_success_timestamp_seconds",
+                "When the last checkpoint was written",
+                value=snap.checkpoint_last,
+            )
+            yield GaugeMetricFamily(
+                "driftline_checkpoint_size_bytes",
+                "Size of the last checkpoint written (compressed)",
+                value=snap.checkpoint_bytes,
+            )
 
         yield GaugeMetricFamily(
             "driftline_ready",

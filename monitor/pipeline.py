@@ -64,14 +64,16 @@ class Pipeline:
         if monitor is None:
             if self.model_label(model) == OTHER:
                 return None
-            monitor = ModelMonitor(
-                model,
-                self._settings.for_model(model),
-                self._settings.limits,
-                self._references.get(model),
-            )
-            self._models[model] = monitor
+            monitor = self._models[model] = self._new_monitor(model)
         return monitor
+
+    def _new_monitor(self, model: str) -> ModelMonitor:
+        return ModelMonitor(
+            model,
+            self._settings.for_model(model),
+            self._settings.limits,
+            self._references.get(model),
+        )
 
     def process(self, event: Event, timestamp: float) -> Status:
         """Apply one valid event with its event time; returns its status."""
@@ -142,6 +144,12 @@ class Pipeline:
         or it does not fit): they start afresh. Raises ``ValueError`` if the state as a
         whole is unusable, leaving this pipeline as it was.
         """
+        try:
+            return self._load_state(state)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"malformed pipeline state: {exc!r:.200}") from None
+
+    def _load_state(self, state: Mapping[str, Any]) -> list[str]:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"pipeline state version must be {_STATE_VERSION}")
         join = JoinStore.from_state(
@@ -156,20 +164,22 @@ class Pipeline:
             settings.max_predictions,
             settings.max_outcomes,
         )
-        self.join = join
-        self._watch_join()
-        self.model_label.load_state(state["model_label"])
+        label = LabelCap(self._settings.limits.max_models, preset=self._settings.models)
+        label.load_state(state["model_label"])
+        models: dict[str, ModelMonitor] = {}
         failed = []
         for name, model_state in state["models"]:
-            monitor = self.monitor(name)
-            if monitor is None:
+            if label.known(name) is None:
                 failed.append(name)
                 continue
+            monitor = models[name] = self._new_monitor(name)
             try:
                 monitor.load_state(model_state)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, IndexError):
                 failed.append(name)
-                del self._models[name]
-                self.monitor(name)  # afresh
+                models[name] = self._new_monitor(name)  # afresh
+        # Nothing failed as a whole: take it all over.
+        self.join, self.model_label, self._models = join, label, models
+        self._watch_join()
         self.end_batch(0.0, force=True)
         return failed

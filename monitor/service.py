@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from monitor.alerts import AlertEngine, Conditions, Transition, summary
+from monitor.checkpoint import Checkpoint, CheckpointError, LocalStore
 from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
@@ -64,6 +65,9 @@ class Service:
     wall
         The time alerts are evaluated and stamped with: epoch seconds for the daemon,
         event time for a replay.
+    store
+        Where checkpoints go; ``None`` commits offsets after every batch instead and
+        keeps no state across restarts.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Service:
         clock: Clock = time.monotonic,
         pipeline: Pipeline | None = None,
         wall: Clock = time.time,
+        store: LocalStore | None = None,
     ) -> None:
         self._settings = settings
         self._telemetry = telemetry
@@ -98,6 +103,15 @@ class Service:
         self._alert_view = AlertView({}, {}, 0, 0, 0)
         #: Called after each alert evaluation with its transitions (status page, demo).
         self.observers: list[Callable[[list[Transition]], None]] = []
+        self._store = store
+        # Next offset of every partition whose records are applied to the state, and
+        # those the last durable checkpoint covers.
+        self._positions: dict[tuple[str, int], int] = {}
+        self._durable: dict[tuple[str, int], int] = {}
+        self._sequence = 0
+        self._last_checkpoint = clock()
+        self._source: EventSource | None = None
+        self._failed_logged = _RateLimit(clock, per_interval=1, interval_s=60.0)
 
     # -- read by the HTTP thread -------------------------------------------------
 
@@ -120,6 +134,7 @@ class Service:
         if source is None:
             return RunSummary(0, 0, 0, 0)
         self._telemetry.connected = True
+        self._source = source
         kafka = self._settings.kafka
         batches = events = invalid = uncommitted = 0
         try:
@@ -137,8 +152,12 @@ class Service:
                         invalid += sum(stats.dead_letters.values())
                 self._update_lag(source)
                 self.tick(source)
+                if self._clock() - self._last_checkpoint >= self._interval_s:
+                    self.checkpoint(source)
         finally:
             self.tick(source, force=True)
+            self.checkpoint(source)
+            self._source = None
             self._telemetry.ready = False
             self._telemetry.connected = False
             source.close()
@@ -206,8 +225,130 @@ class Service:
             stats.events[(stream, label, "invalid")] += 1
         self._telemetry.add_batch(stats, self._clock() - started)
         self._telemetry.set_label_overflow("model", models.overflowed)
-        source.commit(offsets)
+        self._positions.update(offsets)
+        if self._store is None:
+            source.commit(offsets)
         return stats
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    @property
+    def _interval_s(self) -> float:
+        return self._settings.state.checkpoint_interval_s
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Next offset to read per partition for the state held now (seek targets)."""
+        return dict(self._positions)
+
+    def restore(self) -> Checkpoint | None:
+        """Take over the newest usable checkpoint, if any; call before :meth:`run`.
+
+        A damaged or foreign checkpoint is reported, counted and passed over for the one
+        before it; with none usable, every model starts afresh. Never raises on data.
+        """
+        if self._store is None:
+            return None
+        report = self._store.load()
+        for path, error in report.failures:
+            self._telemetry.checkpoint_failed(error.kind)
+            log.error("checkpoint %s is unusable (%s): %s; set aside", path, error.kind, error)
+        checkpoint = report.checkpoint
+        if checkpoint is None:
+            if report.failures:
+                log.error("no usable checkpoint: every model starts afresh")
+            return None
+        self._sequence = checkpoint.sequence
+        expected = self._identity()
+        if dict(checkpoint.meta) != expected:
+            self._telemetry.checkpoint_failed("incompatible")
+            log.error(
+                "checkpoint %s was written for another group or topics (%s, here %s); "
+                "not restored: every model starts afresh",
+                report.path,
+                dict(checkpoint.meta),
+                expected,
+            )
+            return None
+        try:
+            state = checkpoint.state
+            # Read the parts into fresh objects first: a state that fails anywhere
+            # changes nothing. The pipeline's own load is all or nothing.
+            Telemetry().load_state(state["telemetry"])
+            alerts = AlertEngine.from_settings(self._settings.alerts)
+            alerts.load_state(state["alerts"])
+            failed = self.pipeline.load_state(state["pipeline"])
+        except (KeyError, TypeError, ValueError) as exc:
+            self._telemetry.checkpoint_failed("incompatible")
+            log.error(
+                "checkpoint %s cannot be restored (%s); every model starts afresh",
+                report.path,
+                str(exc)[:200],
+            )
+            return None
+        self._telemetry.load_state(state["telemetry"])
+        self.alerts = alerts
+        for model in failed:
+            log.warning("model %s: settings changed since the checkpoint; it starts afresh", model)
+        self._positions = dict(checkpoint.offsets)
+        self._durable = dict(checkpoint.offsets)
+        log.info(
+            "restored checkpoint %d from %s (%d models, %d partitions)",
+            checkpoint.sequence,
+            report.path,
+            len(self.pipeline.snapshots()),
+            len(checkpoint.offsets),
+        )
+        return checkpoint
+
+    def on_revoked(self) -> None:
+        """Partitions are about to move: make the state and the group's offsets agree."""
+        if self._source is not None:
+            self.checkpoint(self._source)
+
+    def checkpoint(self, source: EventSource) -> bool:
+        """Write the state if it moved since the last checkpoint, then commit the offsets
+        it covers; ``False`` if it could not be written (nothing is committed then)."""
+        self._last_checkpoint = self._clock()
+        if self._store is None or self._positions == self._durable:
+            return True
+        positions = dict(self._positions)
+        checkpoint = Checkpoint(
+            sequence=self._sequence + 1,
+            created_at=time.time(),
+            offsets=positions,
+            state={
+                "pipeline": self.pipeline.to_state(),
+                "telemetry": self._telemetry.to_state(),
+                "alerts": self.alerts.to_state(),
+            },
+            group_id=self._settings.kafka.group_id,
+            meta=self._identity(),
+        )
+        try:
+            size = self._store.save(checkpoint)
+        except CheckpointError as exc:
+            self._telemetry.checkpoint_failed("write")
+            if self._failed_logged():
+                log.error(
+                    "cannot write a checkpoint (%s); offsets stay at the last durable "
+                    "state and a restart will read the records since again",
+                    exc,
+                )
+            return False
+        self._sequence = checkpoint.sequence
+        self._durable = positions
+        self._telemetry.checkpoint_written(checkpoint.created_at, size)
+        source.commit(positions)
+        return True
+
+    def _identity(self) -> dict[str, str]:
+        """What a checkpoint must have been written for to be restored here."""
+        kafka = self._settings.kafka
+        topics = kafka.topics
+        return {
+            "group_id": kafka.group_id,
+            "topics": ",".join([topics.predictions, topics.outcomes, topics.signals]),
+        }
 
     # -- alerts --------------------------------------------------------------------
 

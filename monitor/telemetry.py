@@ -131,6 +131,10 @@ class Snapshot:
     kafka_errors: Mapping[str, int]
     ready: bool
     connected: bool
+    checkpoints: int = 0  # written
+    checkpoint_failures: Mapping[str, int] = field(default_factory=dict)  # by kind
+    checkpoint_last: float | None = None  # epoch seconds of the last one written
+    checkpoint_bytes: int = 0  # size of the last one written
 
 
 class Telemetry:
@@ -149,6 +153,10 @@ class Telemetry:
         self._kafka_errors: Counter[str] = Counter()
         self.ready = False
         self.connected = False
+        self._checkpoints = 0
+        self._checkpoint_failures: Counter[str] = Counter()
+        self._checkpoint_last: float | None = None
+        self._checkpoint_bytes = 0
 
     def add_batch(self, stats: BatchStats, duration_s: float) -> None:
         index = _bucket_index(duration_s)
@@ -173,6 +181,15 @@ class Telemetry:
     def kafka_error(self, kind: str) -> None:
         with self._lock:
             self._kafka_errors[kind] += 1
+
+    def checkpoint_written(self, at: float, size: int) -> None:
+        with self._lock:
+            self._checkpoints += 1
+            self._checkpoint_last, self._checkpoint_bytes = at, size
+
+    def checkpoint_failed(self, kind: str) -> None:
+        with self._lock:
+            self._checkpoint_failures[kind] += 1
 
     def event_count(self, stream: str | None = None, status: str | None = None) -> int:
         """Sum of events matching ``stream`` and ``status`` (``None`` matches all)."""
@@ -214,6 +231,10 @@ class Telemetry:
                 kafka_errors=dict(self._kafka_errors),
                 ready=self.ready,
                 connected=self.connected,
+                checkpoints=self._checkpoints,
+                checkpoint_failures=dict(self._checkpoint_failures),
+                checkpoint_last=self._checkpoint_last,
+                checkpoint_bytes=self._checkpoint_bytes,
             )
 
 

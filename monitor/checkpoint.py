@@ -1,0 +1,209 @@
+"""Checkpoints: the daemon's state with the offsets it covers, written so that a crash
+at any instant leaves a readable one behind.
+
+A checkpoint file is gzip-compressed text: a header line
+``driftline-checkpoint <format version> <sha256 of the body>`` then the body, a JSON
+document (Python's dialect: NaN and Infinity are written as such) holding the offsets
+and the state. Files are written to a temporary name, fsynced and renamed, then the
+directory is fsynced; the last two are kept, so that a damaged newest one falls back to
+its predecessor. Nothing here is pickle: a checkpoint is data, read by a schema.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["Checkpoint", "CheckpointError", "LocalStore", "decode", "encode"]
+
+log = logging.getLogger(__name__)
+
+MAGIC: Final = b"driftline-checkpoint"
+FORMAT_VERSION: Final = 1
+KEEP: Final = 2
+_NAME = re.compile(r"^checkpoint-(\d{12})\.json\.gz$")
+
+Offsets = Mapping[tuple[str, int], int]
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be written or read; ``kind`` says which way it failed."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # write, corrupt, incompatible
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """State plus the next offset to read of every partition it covers."""
+
+    sequence: int
+    created_at: float
+    offsets: Offsets
+    state: Mapping[str, Any]
+    group_id: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def encode(checkpoint: Checkpoint) -> bytes:
+    body = json.dumps(
+        {
+            "sequence": checkpoint.sequence,
+            "created_at": checkpoint.created_at,
+            "group_id": checkpoint.group_id,
+            "offsets": [[t, p, o] for (t, p), o in sorted(checkpoint.offsets.items())],
+            "meta": dict(checkpoint.meta),
+            "state": checkpoint.state,
+        },
+        separators=(",", ":"),
+    ).encode()
+    header = b"%s %d %s\n" % (MAGIC, FORMAT_VERSION, hashlib.sha256(body).hexdigest().encode())
+    return gzip.compress(header + body, compresslevel=1, mtime=0)
+
+
+def decode(data: bytes) -> Checkpoint:
+    """Inverse of :func:`encode`; :class:`CheckpointError` for anything damaged or foreign."""
+    try:
+        text = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CheckpointError("corrupt", f"not a readable gzip stream ({exc})") from None
+    header, _, body = text.partition(b"\n")
+    parts = header.split(b" ")
+    if len(parts) != 3 or parts[0] != MAGIC:
+        raise CheckpointError("corrupt", "no driftline checkpoint header")
+    if parts[1] != str(FORMAT_VERSION).encode():
+        raise CheckpointError(
+            "incompatible",
+            f"format version {parts[1].decode(errors='replace')}; this driftline reads "
+            f"{FORMAT_VERSION}",
+        )
+    if hashlib.sha256(body).hexdigest().encode() != parts[2]:
+        raise CheckpointError("corrupt", "checksum mismatch")
+    try:
+        doc = json.loads(body)
+        return Checkpoint(
+            sequence=int(doc["sequence"]),
+            created_at=float(doc["created_at"]),
+            offsets={(str(t), int(p)): int(o) for t, p, o in doc["offsets"]},
+            state=doc["state"],
+            group_id=str(doc["group_id"]),
+            meta=doc["meta"],
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError("corrupt", f"malformed body ({exc!r:.200})") from None
+
+
+@dataclass
+class LoadReport:
+    """What loading found: the checkpoint used, if any, and the files passed over."""
+
+    checkpoint: Checkpoint | None = None
+    path: Path | None = None
+    failures: list[tuple[Path, CheckpointError]] = field(default_factory=list)
+
+
+class LocalStore:
+    """Checkpoints in a directory (made 0700; files 0600), the last two kept."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _prepare(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.directory.stat().st_mode & 0o077:
+                os.chmod(self.directory, 0o700)
+        except OSError as exc:
+            raise CheckpointError(
+                "write", f"cannot prepare {self.directory}: {exc.strerror}"
+            ) from None
+
+    def files(self) -> list[tuple[int, Path]]:
+        """(sequence, path) of the checkpoint files present, newest first."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise CheckpointError(
+                "corrupt", f"cannot list {self.directory}: {exc.strerror}"
+            ) from None
+        found = [(int(m.group(1)), self.directory / n) for n in names if (m := _NAME.match(n))]
+        return sorted(found, reverse=True)
+
+    def save(self, checkpoint: Checkpoint) -> int:
+        """Write ``checkpoint`` durably; the bytes written. Older files beyond the last
+        two are removed only once it is safe on disk."""
+        self._prepare()
+        data = encode(checkpoint)
+        path = self.directory / f"checkpoint-{checkpoint.sequence:012d}.json.gz"
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=self.directory)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+            tmp = None
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise CheckpointError("write", f"cannot write {path}: {exc.strerror}") from None
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+        for _, old in self.files()[KEEP:]:
+            try:
+                old.unlink()
+            except OSError as exc:
+                log.warning("cannot remove old checkpoint %s: %s", old, exc.strerror)
+        return len(data)
+
+    def load(self) -> LoadReport:
+        """The newest readable checkpoint; damaged ones are reported and set aside."""
+        report = LoadReport()
+        try:
+            files = self.files()
+        except CheckpointError as exc:
+            report.failures.append((self.directory, exc))
+            return report
+        for _, path in files:
+            try:
+                checkpoint = decode(path.read_bytes())
+            except OSError as exc:
+                error = CheckpointError("corrupt", f"cannot read: {exc.strerror}")
+            except CheckpointError as exc:
+                error = exc
+            else:
+                report.checkpoint, report.path = checkpoint, path
+                return report
+            report.failures.append((path, error))
+            _set_aside(path)
+        return report
+
+
+def _set_aside(path: Path) -> None:
+    """Rename a damaged checkpoint so that it is kept for inspection but never read again."""
+    try:
+        os.replace(path, path.with_name(path.name + ".damaged"))
+    except OSError as exc:
+        log.warning("cannot set aside damaged checkpoint %s: %s", path, exc.strerror)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
