@@ -292,11 +292,12 @@ class Service:
         self._positions = dict(checkpoint.offsets)
         self._durable = dict(checkpoint.offsets)
         log.info(
-            "restored checkpoint %d from %s (%d models, %d partitions)",
+            "restored checkpoint %d from %s: %d models, %d partitions, %d events counted",
             checkpoint.sequence,
             report.path,
             len(self.pipeline.snapshots()),
             len(checkpoint.offsets),
+            self._telemetry.event_count(),
         )
         return checkpoint
 
