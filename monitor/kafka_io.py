@@ -131,11 +131,28 @@ class _Assignment(ConsumerRebalanceListener):
         positions = self._positions()
         for tp in assigned:
             offset = positions.get((tp.topic, tp.partition))
-            if offset is not None and self.consumer is not None:
-                # The state covers the records before ``offset``: read on from there,
-                # whatever the group committed.
-                self.consumer.seek(tp, offset)
-                log.info("%s[%d]: resuming at offset %d", tp.topic, tp.partition, offset)
+            if offset is None or self.consumer is None:
+                continue  # no state covers it: the group's committed offset applies
+            try:
+                committed = self.consumer.committed(tp)
+            except KafkaError as exc:
+                log.warning("cannot read the committed offset of %s: %s", _names([tp]), exc)
+                committed = None
+            if committed is not None and committed > offset:
+                # Another instance of the group read on since this state was saved:
+                # the group's offset is the truth, reading from ours would count twice.
+                log.warning(
+                    "%s was consumed up to %d elsewhere; this state covers only %d, "
+                    "so its models here miss those records",
+                    _names([tp]),
+                    committed,
+                    offset,
+                )
+                continue
+            # The state covers the records before ``offset`` (it can be ahead of the
+            # group's offset after a crash between checkpoint and commit): read on there.
+            self.consumer.seek(tp, offset)
+            log.info("%s: resuming at offset %d", _names([tp]), offset)
 
 
 class KafkaSource:
