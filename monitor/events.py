@@ -14,6 +14,7 @@ from :data:`REASONS` (safe as a metric label) and a detail naming the field.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -172,5 +173,12 @@ def _model_of(text: str) -> str | None:
         return None
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NON_FINITE = re.compile(r"(?<![\w.])-?(?:NaN|Infinity)(?![\w.])")
+
+
 def _has_non_finite_token(text: str) -> bool:
-    return "NaN" in text or "Infinity" in text
+    """A ``NaN`` or ``Infinity`` literal outside strings (only called on invalid JSON)."""
+    if "NaN" not in text and "Infinity" not in text:
+        return False
+    return _NON_FINITE.search(_STRING.sub('""', text)) is not None

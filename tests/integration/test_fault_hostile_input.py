@@ -310,9 +310,14 @@ class Generator:
 
 def not_json(value: bytes) -> str:
     """The reason the daemon gives a record that does not parse as JSON: ``non_finite``
-    when its text holds a NaN or Infinity token (anywhere, even inside a name),
+    when Python's lenient parser, which takes NaN and Infinity, reads it and finds one;
     else ``invalid_json``."""
-    return "non_finite" if b"NaN" in value or b"Infinity" in value else "invalid_json"
+    found = []
+    try:
+        json.loads(value, parse_constant=lambda token: found.append(token))
+    except ValueError:
+        return "invalid_json"
+    return "non_finite" if found else "invalid_json"
 
 
 def hostile_records(topics: TopicSet) -> tuple[list[Hostile], Generator]:
