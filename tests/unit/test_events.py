@@ -105,7 +105,7 @@ def test_a_valid_prediction_decodes_to_the_same_values(
         (b'{"id": "\\ud800", "model": "m", "prediction": 1}', "invalid_json"),
         # NaN inside a string is just text: the JSON is invalid for another reason.
         (b'{"id": "\\ud800", "model": "NaN-Infinity", "prediction": 1}', "invalid_json"),
-        (b'{"id": "a", "model": "m", "prediction": [NaN', "non_finite"),
+        (b'{"id": "a", "model": "m", "features": {"x": NaN', "non_finite"),
         (
             b'{"id": "a", "model": "m", "prediction": 1, "x": '
             + b"[" * 50_000
