@@ -53,6 +53,7 @@ class NumericBatch:
     offsets: IntArray
     epsilon: float
     method: KSMethod
+    grid: _Grid
 
     @classmethod
     def build(
@@ -85,6 +86,7 @@ class NumericBatch:
             offsets=(np.cumsum(sizes) - sizes).astype(np.int64),
             epsilon=epsilon,
             method=method,
+            grid=_Grid.build(samples),
         )
 
     def run(self, columns: Sequence[ArrayLike]) -> NumericOutcome:
@@ -97,12 +99,10 @@ class NumericBatch:
             values[row, : array.size] = array
         values.sort(axis=1)  # NaN (missing and padding) last
         count = np.count_nonzero(values == values, axis=1)
-        right = np.empty(values.shape, dtype=np.int64)
         hits = np.empty(self.needles.shape, dtype=np.int64)
-        for row, sample in enumerate(self.samples):
-            right[row] = np.searchsorted(sample, values[row], side="right")
-            hits[row] = np.searchsorted(values[row], self.needles[row], side="right")
-        statistic = self._statistic(values, right, count)
+        for row, needles in enumerate(self.needles):
+            hits[row] = values[row].searchsorted(needles, side="right")
+        statistic = self._statistic(values, count)
         seen = np.maximum(count, 1)
         bins = np.diff(hits[:, 1:-1], axis=1, prepend=0, append=count[:, None])
         share = np.maximum(bins / seen[:, None], self.epsilon)
@@ -120,22 +120,36 @@ class NumericBatch:
             pvalue=np.where(empty, np.nan, pvalue),
         )
 
-    def _statistic(self, values: FloatArray, right: IntArray, count: IntArray) -> FloatArray:
+    def _statistic(self, values: FloatArray, count: IntArray) -> FloatArray:
+        """KS D of each row, from bounds on the reference ECDF (:class:`_Grid`), the
+        exact counts searched only where a bound could reach the maximum."""
         seen = np.maximum(count, 1)[:, None]
         rank = np.arange(1, values.shape[1] + 1, dtype=np.int64)
-        # Missing values sit past count with right == m: capping the rank there
-        # makes their terms 1 - 1 = 0, and D >= 0 anyway.
+        # Missing values sit past count: their terms are 1 - 1 = 0, and D >= 0 anyway.
         window_cdf = np.minimum(rank, seen) / seen
-        sample_cdf = right / self.sizes[:, None]
-        above = np.max(window_cdf - sample_cdf, axis=1)
-        # A window value tied with a sample value needs the left limit separately;
-        # a false alarm from the neighbouring feature's last value only costs a search.
-        tied = (self.flat_sample[right + (self.offsets - 1)[:, None]] == values).any(axis=1)
-        for row in np.flatnonzero(tied):
-            left = np.searchsorted(self.samples[row], values[row], side="left")
-            sample_cdf[row] = left / self.sizes[row]
-        below = np.maximum(sample_cdf[:, 0], np.max(sample_cdf[:, 1:] - window_cdf[:, :-1], axis=1))
-        return np.maximum(above, below)
+        low, high = self.grid.counts(values)
+        valid = rank <= count[:, None]
+        # With right and left counts in [low, high], the terms i/n - G(x_i) and
+        # G(x_i^-) - (i - 1)/n are bounded by the same float operations on the bounds.
+        sizes = self.sizes[:, None]
+        low_cdf, high_cdf = low / sizes, high / sizes
+        before = np.empty_like(window_cdf)
+        before[:, 0] = 0.0
+        before[:, 1:] = window_cdf[:, :-1]
+        above_max = window_cdf - low_cdf
+        below_max = high_cdf - before
+        above_min = np.where(valid, window_cdf - high_cdf, 0.0)
+        below_min = np.where(valid, low_cdf - before, 0.0)
+        least = np.maximum(above_min.max(axis=1), below_min.max(axis=1))[:, None]
+        candidate = ((above_max >= least) | (below_max >= least)) & valid
+        rows, cols = np.nonzero(candidate)
+        right, left = self.grid.exact(values[rows, cols], rows, low[rows, cols], high[rows, cols])
+        size, n, index = self.sizes[rows], seen[rows, 0], rank[cols]
+        previous = np.where(index > 1, np.minimum(index - 1, n) / n, 0.0)
+        terms = np.maximum(np.minimum(index, n) / n - right / size, left / size - previous)
+        statistic = least[:, 0].copy()
+        np.maximum.at(statistic, rows, terms)
+        return statistic
 
     def _pvalues(self, statistic: FloatArray, values: FloatArray, count: IntArray) -> FloatArray:
         present = count > 0
@@ -147,3 +161,88 @@ class NumericBatch:
             window = values[row, : count[row]]
             pvalue[row] = _pvalue(float(statistic[row]), window, self.samples[row], self.method)
         return pvalue
+
+
+@dataclass(frozen=True, eq=False)
+class _Grid:
+    """Bounds on the count of reference values at or below any value, without a search.
+
+    Each feature's range is cut into ``CELLS`` equal cells; ``cell(x)`` is a monotone
+    float expression of ``x``, so a reference value in a lower cell than ``x`` is below
+    it and one in a higher cell above it: both counts of values at or below ``x`` and
+    below ``x`` lie between ``before[cell(x)]`` and ``before[cell(x) + 1]``, the
+    reference values in the cells under ``cell(x)`` and up to it. A feature whose values
+    are all equal gets bounds 0 and m, which always leaves the search to decide.
+    """
+
+    low: FloatArray
+    scale: FloatArray
+    before: IntArray
+    stride: int
+    flat_sample: FloatArray
+    offsets: IntArray
+
+    CELLS = 2048
+
+    @classmethod
+    def build(cls, samples: Sequence[FloatArray]) -> _Grid:
+        cells = cls.CELLS
+        low = np.array([s[0] if s.size else 0.0 for s in samples])
+        high = np.array([s[-1] if s.size else 0.0 for s in samples])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            scale = np.where(high > low, cells / (high - low), 0.0)
+        scale[~np.isfinite(scale)] = 0.0
+        empty = np.empty(0, dtype=np.int64)
+        grid = cls(low[:, None], scale[:, None], empty, cells + 3, np.empty(0), empty)
+        table = np.empty((len(samples), cells + 3), dtype=np.int64)
+        edges = np.arange(cells + 3)
+        for row, sample in enumerate(samples):
+            if scale[row] == 0.0:  # one cell in the middle holds every value
+                table[row] = np.where(edges <= cells // 2 + 1, 0, sample.size)
+                continue
+            cell = grid._cells(sample[None, :], slice(row, row + 1))
+            table[row] = np.searchsorted(cell[0], edges, side="left")
+        sizes = np.array([s.size for s in samples], dtype=np.int64)
+        flat = np.concatenate(samples) if samples else np.empty(0)
+        offsets = np.cumsum(sizes) - sizes
+        return cls(low[:, None], scale[:, None], table, cells + 3, flat, offsets)
+
+    def _cells(self, values: FloatArray, row: int | slice = slice(None)) -> IntArray:
+        """Cell of each value, 0 (below the range) to CELLS + 1; NaN in the top cell."""
+        low, scale = self.low[row], self.scale[row]
+        with np.errstate(invalid="ignore", over="ignore"):
+            position = values - low
+            position *= scale
+            np.fmin(position, self.CELLS, out=position)
+            np.fmax(position, -1.0, out=position)
+        np.floor(position, out=position)
+        cell = position.astype(np.int64)
+        cell += 1
+        constant = scale[:, 0] == 0.0
+        if constant.any():  # all reference values equal: one middle cell
+            cell[constant] = self.CELLS // 2 + 1
+        return cell
+
+    def counts(self, values: FloatArray) -> tuple[IntArray, IntArray]:
+        """Lower and upper bounds on the reference values at or below each value."""
+        cell = self._cells(values)
+        cell += (np.arange(values.shape[0]) * self.stride)[:, None]
+        flat = self.before.ravel()
+        low = np.take(flat, cell)
+        cell += 1
+        return low, np.take(flat, cell)
+
+    def exact(
+        self, values: FloatArray, rows: IntArray, low: IntArray, high: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Reference values at or below, and below, ``values[k]`` of feature ``rows[k]``,
+        given that both counts lie in ``[low[k], high[k]]`` (as :meth:`counts` bounds them)."""
+        steps = np.arange(int((high - low).max(initial=0)))
+        index = (self.offsets[rows] + low)[:, None] + steps
+        np.minimum(index, max(self.flat_sample.size - 1, 0), out=index)
+        inside = steps < (high - low)[:, None]
+        ahead = np.take(self.flat_sample, index)
+        column = values[:, None]
+        right = low + np.count_nonzero((ahead <= column) & inside, axis=1)
+        left = low + np.count_nonzero((ahead < column) & inside, axis=1)
+        return right, left

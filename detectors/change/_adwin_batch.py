@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 
 FIRST_CHUNK = 16384  # values per chunk after a (re)start; chunks double while nothing fires
 SLACK = 1e-9  # relative margin of the vectorised cut test; passing ticks are replayed exactly
@@ -174,19 +175,20 @@ def _merge_pairs(totals: Floats, squares: Floats, size: int) -> tuple[Floats, Fl
 def _counts(ticks: Ints, max_buckets: int, rows: int) -> list[tuple[Ints, Ints]]:
     """Per row, for each tick: buckets ever added to the row and buckets it keeps.
 
-    ``_kept`` without a branch: min(m, M - 1 + (m - M - 1) mod 2) is m up to M.
+    Row r + 1 receives (m - kept) / 2 = floor((m - M + 1) / 2) of the m buckets added to
+    row r while m > M (the kept M - 1 or M make the rest even), else none, so m + M - 1
+    halves from row to row: m_r = max(0, floor((n + M - 1) / 2**r) - M + 1). ``_kept``
+    without a branch: min(m, M - 1 + (m - M - 1) mod 2) is m up to M.
     """
-    added = ticks
-    result = []
-    for _ in range(rows):
-        kept = added - (max_buckets + 1)
-        kept &= 1
-        kept += max_buckets - 1
-        np.minimum(kept, added, out=kept)
-        result.append((added, kept))
-        added = added - kept
-        added >>= 1
-    return result
+    shifts = np.arange(rows, dtype=np.int64)[:, None]
+    added = (ticks + (max_buckets - 1))[None, :] >> shifts
+    added -= max_buckets - 1
+    np.maximum(added, 0, out=added)
+    kept = added - (max_buckets + 1)
+    kept &= 1
+    kept += max_buckets - 1
+    np.minimum(kept, added, out=kept)
+    return list(zip(added, kept, strict=True))
 
 
 def _prefix_by_position(adwin: ADWIN, x: Floats, running: Floats) -> tuple[Floats, float]:
@@ -230,16 +232,15 @@ def _passing_ticks(
     Totals come from prefix sums, so the test is loosened by their rounding bound and a
     relative slack: it may pass ticks that do not cut (they are replayed exactly), but
     never misses one that does.
+
+    Rows of buckets larger than ``4 * clock`` keep their boundaries for four ticks or
+    more, so they are first screened once per run of such ticks with a bound that holds
+    at each of them (:func:`_held_runs`); only the ticks of a run that passes it test
+    those rows tick by tick. The smaller rows are tested at every tick.
     """
     m_buckets, shortest = adwin.max_buckets, adwin.min_window_length
     prefix, error = _prefix_by_position(adwin, x, running)
     counts = _counts(ticks, m_buckets, len(_rows(int(ticks[-1]), m_buckets)))
-    # Rows from the oldest (largest buckets) down, as the cut test scans them; the
-    # boundaries of row r are min(merged + s, added) * 2**r for slots s = 1..M.
-    shifts = np.arange(len(counts) - 1, -1, -1)[:, None, None]
-    added = np.stack([added for added, _ in reversed(counts)])[:, None, :] << shifts
-    merged = np.stack([added - kept for added, kept in reversed(counts)])[:, None, :] << shifts
-    slots = np.arange(1, m_buckets + 1)[None, :, None] << shifts
     width = ticks.astype(np.float64)
     delta_prime = np.log(2.0 * np.log(width) / adwin.delta)
     variance = np.maximum(square_sums[ticks - n_start] / width, 0.0)
@@ -255,29 +256,157 @@ def _passing_ticks(
     np.maximum(c_sqrt, 1e-300, out=c_sqrt)
     # The prefix sums, the loop's sums and the products each stray by at most error.
     c_linear = 2.0 / 3.0 * delta_prime * span * (1.0 - SLACK) / width - 4.0 * error
-    span_b = span - 0.5
-    shift = shortest - 0.75
     mean = running[ticks - n_start] / width
+    test = _Test(prefix, mean, c_sqrt, c_linear, span - 0.5, shortest - 0.75)
+    rows = len(counts)
+    # Rows of buckets of up to 4 clock periods are tested at every tick; rows whose every
+    # boundary leaves fewer than l newer values can never cut.
+    split = min(rows, adwin.clock.bit_length() + 2)
+    lowest = 0
+    while lowest < split and (m_buckets << (lowest + 1)) - (1 << lowest) - m_buckets < shortest:
+        lowest += 1
+    recheck = _held_runs(test, counts, split, rows, m_buckets) if split < rows else None
+    every = _boundaries(counts, lowest, split, m_buckets) if lowest < split else None
+    held_rows = _boundaries(counts, split, rows, m_buckets) if recheck is not None else None
     # Blocks of ticks small enough for the temporaries to stay in cache.
-    step = max(16, BLOCK // (len(counts) * m_buckets))
-    with np.errstate(invalid="ignore", over="ignore"):
-        for low in range(0, ticks.size, step):
-            cols = slice(low, low + step)
-            n0 = np.add(slots, merged[:, :, cols])
-            np.minimum(n0, added[:, :, cols], out=n0)
-            n0 = n0.reshape(-1, n0.shape[2])  # one row per boundary, oldest first
-            gap = np.take(prefix, n0)
-            scratch = np.multiply(n0, mean[cols])
+    step = max(16, BLOCK // (max(split - lowest, 1) * m_buckets))
+    for low in range(0, ticks.size, step):
+        cols = slice(low, low + step)
+        passed = test.passes(every, cols, ticks.size)
+        if recheck is not None:
+            again = np.nonzero(recheck[cols])[0]
+            if again.size:
+                passed[again] |= test.passes(held_rows, again + low, ticks.size)
+        for tick in ticks[cols][passed]:
+            yield int(tick)
+
+
+Boundaries = tuple[Ints, Ints, Ints]
+
+
+class _Test:
+    """The loosened cut test at given boundaries and ticks (see :func:`_passing_ticks`)."""
+
+    def __init__(
+        self,
+        prefix: Floats,
+        mean: Floats,
+        c_sqrt: Floats,
+        c_linear: Floats,
+        span_b: Floats,
+        shift: float,
+    ) -> None:
+        self.prefix, self.mean, self.shift = prefix, mean, shift
+        self.c_sqrt, self.c_linear, self.span_b = c_sqrt, c_linear, span_b
+
+    def passes(self, boundaries: Boundaries | None, cols: slice | Ints, ticks: int) -> Bools:
+        """Per tick of ``cols`` (of ``ticks``): whether any of ``boundaries`` may cut there."""
+        if boundaries is None:
+            return np.zeros(ticks, dtype=np.bool_)[cols]
+        n0 = _positions(boundaries, cols)
+        c_sqrt, c_linear, span_b = self.c_sqrt[cols], self.c_linear[cols], self.span_b[cols]
+        passed = self.exceeds(n0, self.mean[cols], None, c_sqrt, c_linear, span_b)
+        return np.zeros(n0.shape[1], dtype=np.bool_) if passed is None else passed
+
+    def exceeds(
+        self,
+        n0: Ints,
+        mean: Floats,
+        spread: Floats | None,
+        c_sqrt: Floats,
+        c_linear: Floats,
+        span_b: Floats,
+    ) -> Bools | None:
+        """Per column: whether any boundary ``n0`` passes (None if none does anywhere),
+        with the window's mean anywhere in ``mean`` +- ``spread`` (which also drops the
+        NaN that marks a too-short newer part: see :func:`_held_runs`)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = np.take(self.prefix, n0)
+            scratch = np.multiply(n0, mean)
             gap -= scratch
             np.abs(gap, out=gap)
-            a = np.subtract(n0, shift, out=scratch)
-            bound = np.subtract(span_b[cols], a)
+            a = np.subtract(n0, self.shift, out=scratch)
+            bound = np.subtract(span_b, a)
+            if spread is not None:
+                gap += n0 * spread
+                np.maximum(bound, 0.0, out=bound)
             bound *= a
-            bound *= c_sqrt[cols]
+            bound *= c_sqrt
             np.sqrt(bound, out=bound)
-            bound += c_linear[cols]
-            for tick in ticks[cols][(gap > bound).any(axis=0)]:
-                yield int(tick)
+            bound += c_linear
+            passed = np.greater(gap, bound)
+        if not passed.any():
+            return None
+        anywhere: Bools = np.logical_or.reduce(passed, axis=0)
+        return anywhere
+
+
+def _boundaries(
+    counts: list[tuple[Ints, Ints]],
+    low: int,
+    high: int,
+    m_buckets: int,
+    cols: slice | Ints = slice(None),
+) -> Boundaries:
+    """Rows ``low`` to ``high - 1``, oldest first, at the ticks ``cols``, as (slots, merged,
+    added) arrays of shape (rows, M, 1), (rows, 1, ticks), (rows, 1, ticks): the
+    boundaries of row r at a tick are min(merged + s, added) * 2**r for slots s = 1..M."""
+    rows = range(high - 1, low - 1, -1)
+    shifts = np.array(rows, dtype=np.int64)[:, None, None]
+    added = np.stack([counts[r][0][cols] for r in rows])[:, None, :]
+    merged = added - np.stack([counts[r][1][cols] for r in rows])[:, None, :]
+    added <<= shifts
+    merged <<= shifts
+    slots = np.arange(1, m_buckets + 1)[None, :, None] << shifts
+    return slots, merged, added
+
+
+def _positions(boundaries: Boundaries, cols: slice | Ints) -> Ints:
+    """Boundary positions at the ticks ``cols``, one row per boundary."""
+    slots, merged, added = boundaries
+    n0 = np.add(slots, merged[:, :, cols])
+    np.minimum(n0, added[:, :, cols], out=n0)
+    return n0.reshape(-1, n0.shape[2])
+
+
+def _held_runs(
+    test: _Test, counts: list[tuple[Ints, Ints]], low: int, high: int, m_buckets: int
+) -> Bools | None:
+    """Per tick: whether rows ``low`` to ``high - 1`` may cut there (None if at no tick),
+    screened once per run of ticks over which their boundaries stay put.
+
+    Those boundaries depend on the buckets ever added to row ``low`` alone. Over a run,
+    the gap |t0 - n0 T / n| is at most |t0 - n0 c| + n0 h for the means T / n in
+    c +- h, and the bound is at least its value with the smallest c_sqrt, c_linear and
+    a + b (the first tick's) of the run, b clipped at zero: a boundary whose newer part
+    is too short at the run's start may not be at a later tick. Every tick of a run
+    that passes is then tested exactly, row by row.
+    """
+    added = counts[low][0]
+    change = np.empty(added.size, dtype=bool)
+    change[0] = True
+    np.not_equal(added[1:], added[:-1], out=change[1:])
+    starts = np.nonzero(change)[0]
+    lo = np.minimum.reduceat(test.mean, starts)
+    hi = np.maximum.reduceat(test.mean, starts)
+    mid = lo + hi
+    mid *= 0.5
+    # The half-width, widened by a rounding of the means' size.
+    spread = np.maximum(hi - mid, mid - lo)
+    spread += 1e-15 * np.maximum(np.abs(lo), np.abs(hi))
+    passed = test.exceeds(
+        _positions(_boundaries(counts, low, high, m_buckets, starts), slice(None)),
+        mid,
+        spread,
+        np.minimum.reduceat(test.c_sqrt, starts),
+        np.minimum.reduceat(test.c_linear, starts),
+        test.span_b[starts],
+    )
+    if passed is None:
+        return None
+    run = np.cumsum(change) - 1  # the run of each tick
+    held: Bools = passed[run]
+    return held
 
 
 def _write_state(
