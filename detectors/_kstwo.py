@@ -80,49 +80,59 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
     >>> bool(np.allclose(kstwo_sf(d, n), stats.kstwo.sf(d, n), rtol=0, atol=1e-12))
     True
     """
-    d, size = np.broadcast_arrays(
-        np.asarray(statistic, dtype=np.float64), np.asarray(n, dtype=np.float64)
-    )
+    d = np.asarray(statistic, dtype=np.float64)
+    size = np.asarray(n, dtype=np.float64)
+    if d.shape != size.shape:
+        d, size = np.broadcast_arrays(d, size)
     shape = d.shape
     d, size = d.ravel(), size.ravel()
-    out = np.ones(d.size)
-    out[np.isnan(d) | np.isnan(size)] = np.nan
+    # A window check asks for a few dozen elements, so each numpy call costs more than
+    # its arithmetic: the branches are told apart with as few calls as possible.
     t = size * d
     nx2 = t * d
+    out = np.ones(d.size)
+    if np.isnan(t).any():
+        out[np.isnan(d) | np.isnan(size)] = np.nan
     out[d >= 1.0] = 0.0
     inside = (d > 0.0) & (d < 1.0) & (t > 0.5)
     regular = inside & (size > _SMALL_N) & (t > 1.0) & (t < size - 1.0)
-    zero = regular & (d < 0.5) & (nx2 >= _ZERO_NX2)
-    tail = regular & ~zero & ((d >= 0.5) | (nx2 >= _SMIRNOV_NX2))
-    body = regular & ~zero & ~tail & (size * d**1.5 > 1.4)
-    out[zero] = 0.0
-    if tail.any():
+    large = regular & ((d >= 0.5) | (nx2 >= _SMIRNOV_NX2))  # zero or tail
+    body = regular & ~large
+    body &= size * d**1.5 > 1.4
+    zero = large & (d < 0.5) & (nx2 >= _ZERO_NX2)
+    tail = np.flatnonzero(large & ~zero)
+    done = large | body
+    if tail.size:
         out[tail] = np.clip(2.0 * _smirnov(size[tail], d[tail]), 0.0, 1.0)
-    if body.any():
-        out[body] = np.clip(1.0 - _pelz_good_cdf(size[body], d[body]), 0.0, 1.0)
-    rest = inside & ~regular | regular & ~zero & ~tail & ~body
-    if rest.any():
+    out[zero] = 0.0
+    index = np.flatnonzero(body)
+    if index.size:
+        out[index] = np.clip(1.0 - _pelz_good_cdf(size[index], d[index]), 0.0, 1.0)
+    rest = np.flatnonzero(inside & ~done)
+    if rest.size:
         out[rest] = stats.kstwo.sf(d[rest], size[rest])
     return out.reshape(shape)
 
 
 @lru_cache(maxsize=16)
-def _log_factorials(n: int) -> FloatArray:
-    table: FloatArray = gammaln(np.arange(n + 1, dtype=np.float64) + 1.0)
+def _log_factorials(n: int) -> tuple[FloatArray, FloatArray]:
+    """``j = 0..n`` as floats and ``log(j!)``, read-only."""
+    j = np.arange(n + 1, dtype=np.float64)
+    table: FloatArray = gammaln(j + 1.0)
+    j.setflags(write=False)
     table.setflags(write=False)
-    return table
+    return j, table
 
 
 def _smirnov(n: FloatArray, d: FloatArray) -> FloatArray:
     """One-sided tail :math:`P(D_n^+ \\ge d)`, Birnbaum-Tingey sum, one row per element."""
+    top = int(n.max())
     # Rows in chunks of about 2**18 grid cells keep the temporaries in cache.
-    rows = max(1, (1 << 18) // (int(n.max()) + 1))
+    rows = max(1, (1 << 18) // (top + 1))
     if n.size > rows:
         chunks = range(0, n.size, rows)
         return np.concatenate([_smirnov(n[i : i + rows], d[i : i + rows]) for i in chunks])
-    top = int(n.max())
-    log_fact = _log_factorials(top)
-    j = np.arange(top + 1, dtype=np.float64)
+    j, log_fact = _log_factorials(top)
     nn, dd = n[:, None], d[:, None]
     last = np.floor(nn * (1.0 - dd))
     below = dd + j / nn
@@ -136,38 +146,66 @@ def _smirnov(n: FloatArray, d: FloatArray) -> FloatArray:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = log_binom + (nn - j) * np.log(np.where(keep, above, 1.0)) + (j - 1.0) * np.log(below)
-    terms = np.where(keep, np.exp(np.where(keep, logs, -np.inf)), 0.0)
+    # exp(-inf) is 0: the terms outside the sum vanish without a second mask.
+    terms = np.exp(np.where(keep, logs, -np.inf))
     result: FloatArray = d * terms.sum(axis=1)
     return result
 
 
+@lru_cache(maxsize=64)
+def _pelz_good_powers(
+    top: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """For k = 1..top: k, m^2 = (2k - 1)^2, k^2, and the columns (1, m^2, m^4, m^6)
+    and (k^2, k^4) of the power sums, built once per length."""
+    k = np.arange(1.0, top + 1.0)
+    m2 = (2.0 * k - 1.0) ** 2
+    k_square = k * k
+    powers = np.stack((np.ones_like(m2), m2, m2**2, m2**3), axis=1)
+    k_powers = np.stack((k**2, k**4), axis=1)
+    tables = (k, m2, k_square, powers, k_powers)
+    for table in tables:
+        table.setflags(write=False)
+    return tables
+
+
 def _pelz_good_cdf(n: FloatArray, d: FloatArray) -> FloatArray:
-    """Pelz-Good approximation of :math:`P(D_n \\le d)`, vectorised over elements."""
+    """Pelz-Good approximation of :math:`P(D_n \\le d)`, vectorised over elements.
+
+    Each power of ``c`` and ``z`` is computed once and reused; every expression keeps
+    the operations and their order of the textbook form, so results do not depend on
+    this sharing.
+    """
     z = np.sqrt(n) * d
     c = z * z
     max_k = np.ceil(16.0 * z / np.pi)
-    k = np.arange(1.0, max(max_k.max(), 1.0) + 1.0)
+    k, m2, k_square, powers, k_powers = _pelz_good_powers(int(max(max_k.max(), 1.0)))
     used = k <= max_k[:, None]
-    m2 = (2.0 * k - 1.0) ** 2
     # Power sums S_p = sum_k q^(m^2) m^(2p), p = 0..3, and T_p = sum_k q'^(k^2) k^(2p),
     # p = 1, 2, with q = exp(-pi^2 / 8z^2), q' = exp(-pi^2 / 2z^2), as two matrix products.
-    weight = np.where(used, np.exp(np.outer(-_PI2 / 8.0 / c, m2)), 0.0)
-    s0, s1, s2, s3 = (weight @ np.stack((np.ones_like(m2), m2, m2**2, m2**3), axis=1)).T
-    extra = np.where(used, np.exp(np.outer(-_PI2 / 2.0 / c, k * k)), 0.0)
-    t1, t2 = (extra @ np.stack((k**2, k**4), axis=1)).T
+    # The terms lie in [0, 1], so multiplying by the mask zeroes the unused ones exactly.
+    weight = np.exp(np.outer(-_PI2 / 8.0 / c, m2))
+    weight *= used
+    s0, s1, s2, s3 = (weight @ powers).T
+    extra = np.exp(np.outer(-_PI2 / 2.0 / c, k_square))
+    extra *= used
+    t1, t2 = (extra @ k_powers).T
+    c2, c3 = c**2, c**3
+    pi2_s1 = _PI2 / 4.0 * s1
     k0 = s0 / z
-    k1 = (-c * s0 + _PI2 / 4.0 * s1) / (6.0 * c * c)
+    k1 = (-c * s0 + pi2_s1) / (6.0 * c * c)
     k2 = (
-        (6.0 * c**3 + 2.0 * c**2) * s0
-        + (2.0 * c**2 - 5.0 * c) * _PI2 / 4.0 * s1
+        (6.0 * c3 + 2.0 * c2) * s0
+        + (2.0 * c2 - 5.0 * c) * _PI2 / 4.0 * s1
         + _PI4 * (1.0 - 2.0 * c) / 16.0 * s2
     ) / (72.0 * z**7) - _PI2 * t1 / (36.0 * z**3)
     k3 = (
-        (-30.0 * c**3 - 90.0 * c**4) * s0
-        + _PI2 * (135.0 * c**2 - 96.0 * c**3) / 4.0 * s1
-        + _PI4 * (-60.0 * c + 212.0 * c**2) / 16.0 * s2
+        (-30.0 * c3 - 90.0 * c**4) * s0
+        + _PI2 * (135.0 * c2 - 96.0 * c3) / 4.0 * s1
+        + _PI4 * (-60.0 * c + 212.0 * c2) / 16.0 * s2
         + _PI6 * (5.0 - 30.0 * c) / 64.0 * s3
-    ) / (6480.0 * z**10) + _PI2 * (3.0 * c * t1 - _PI2 * t2) / (216.0 * c**3)
+    ) / (6480.0 * z**10) + _PI2 * (3.0 * c * t1 - _PI2 * t2) / (216.0 * c3)
     cdf: FloatArray = _SQRT2PI * (k0 + k1 / np.sqrt(n) + k2 / n + k3 / n**1.5)
     # Below z ~ 0.042 the series underflows; scipy calls the CDF 0 there.
-    return np.where(-_PI2 / 8.0 / c < _MIN_LOG, 0.0, cdf)
+    cdf[-_PI2 / 8.0 / c < _MIN_LOG] = 0.0
+    return cdf

@@ -12,13 +12,16 @@ accumulation) reproduces them exactly.
 
 The cut test is then evaluated at every clock tick of a chunk at once, over all bucket
 boundaries, with a relative slack of 1e-9 so that no tick that could cut is missed.
-The first tick that passes is replayed exactly: the detector's state at that tick is
-written out and ``ADWIN._cut_oldest_bucket`` runs as in the loop. If it cuts, that is
-the detection; otherwise the next passing tick is tried.
+The first tick that passes is replayed exactly: the loop's first
+``ADWIN._cut_oldest_bucket`` at that tick is evaluated with its own float operations
+over all boundaries at once (:func:`_cuts_at`). If it cuts, that is the detection;
+otherwise the next passing tick is tried. The state is written out, and the loop's
+cuts run, only for a detection at the batch's last value.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -108,6 +111,8 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
         kept_square = adwin._squares[i] if i < len(adwin._squares) else []
         if i == 0:
             new_total, new_square = x, np.zeros(x.size)
+        elif i == 1 and not any(adwin._squares[0]):  # single values: squares all 0
+            new_total, new_square = _merge_values(totals[0])
         else:
             new_total, new_square = _merge_pairs(totals[-1], squares[-1], 1 << (i - 1))
         totals.append(np.concatenate((kept_total, new_total)) if kept_total else new_total)
@@ -142,16 +147,70 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
     ticks = np.arange(first_tick, n_stop + 1, clock, dtype=np.int64)
     if ticks.size:
         for tick in _passing_ticks(adwin, ticks, x, running, square_sums, n_start):
-            _write_state(adwin, tick, totals, squares, bases, running, square_sums, n_start)
-            if not adwin._cut_oldest_bucket():
+            if not _cuts_at(adwin, tick, totals, bases, running, square_sums, n_start):
                 continue
+            # Before the batch's end the caller resets the detector: only the position
+            # counts. At the end the state after the detecting update is written out.
             if ends_batch and tick == n_stop:
+                _write_state(adwin, tick, totals, squares, bases, running, square_sums, n_start)
                 while adwin._cut_oldest_bucket():
                     pass
             adwin._drift_detected = True
             return tick - n_start - 1
     _write_state(adwin, n_stop, totals, squares, bases, running, square_sums, n_start)
     return None
+
+
+def _cuts_at(
+    adwin: ADWIN,
+    n: int,
+    totals: list[Floats],
+    bases: list[int],
+    running: Floats,
+    square_sums: Floats,
+    n_start: int,
+) -> bool:
+    """Whether the loop's first ``_cut_oldest_bucket`` at the state after ``n`` values cuts.
+
+    The same float operations on all boundaries at once: ``total0`` and ``total1`` are
+    the loop's sequential sums (``np.add.accumulate`` and ``np.subtract.accumulate``
+    run left to right), the bound is ``_significant``'s expression term by term. The
+    boundary after the newest bucket, which the loop does not test, has ``n1 = 0 < l``.
+    """
+    rows = _rows(n, adwin.max_buckets)
+    pieces = [
+        totals[i][added - kept - bases[i] : added - bases[i]]
+        for i, (added, kept) in enumerate(rows)
+    ]
+    bucket_totals = np.concatenate(pieces[::-1])
+    sizes = np.repeat(1 << np.arange(len(rows) - 1, -1, -1), [kept for _, kept in rows[::-1]])
+    n0 = np.cumsum(sizes)
+    n1 = n - n0
+    shortest = adwin.min_window_length
+    tested = (n0 >= shortest) & (n1 >= shortest)
+    if not tested.any():
+        return False
+    total = float(running[n - n_start])
+    total0 = np.cumsum(bucket_totals)
+    total1 = np.subtract.accumulate(np.concatenate(([total], bucket_totals)))[1:]
+    n0, n1, total0, total1 = n0[tested], n1[tested], total0[tested], total1[tested]
+    delta_prime = math.log(2.0 * math.log(n) / adwin.delta)
+    m_recip = 1.0 / (n0 - shortest + 1.0) + 1.0 / (n1 - shortest + 1.0)
+    spread = 2.0 * m_recip * (float(square_sums[n - n_start]) / n) * delta_prime
+    # The loop calls a negative spread not significant; NaN from its square root fails too.
+    with np.errstate(invalid="ignore"):
+        epsilon = np.sqrt(spread) + 2.0 / 3.0 * delta_prime * m_recip
+        return bool(np.any(np.abs(total0 / n0 - total1 / n1) > epsilon))
+
+
+def _merge_values(x: Floats) -> tuple[Floats, Floats]:
+    """:func:`_merge_pairs` of single values, whose squares are 0: 0 + 0 + s is s."""
+    pairs = x.size // 2
+    first, second = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2]
+    difference = np.subtract(first, second)
+    spread = np.multiply(difference, 0.5)
+    spread *= difference
+    return first + second, spread
 
 
 def _merge_pairs(totals: Floats, squares: Floats, size: int) -> tuple[Floats, Floats]:
@@ -201,13 +260,14 @@ def _prefix_by_position(adwin: ADWIN, x: Floats, running: Floats) -> tuple[Float
     start's total differ.
     """
     pieces = [np.asarray(row, np.float64) for row in reversed(adwin._totals)]
-    sizes = [np.full(len(row), 1 << i) for i, row in reversed(list(enumerate(adwin._totals)))]
+    rows = len(adwin._totals)
+    sizes = np.repeat(1 << np.arange(rows - 1, -1, -1), [len(row) for row in pieces])
     old = np.concatenate(pieces)
     n_start = adwin._width
     prefix = np.empty(n_start + x.size + 1)
     prefix[0] = 0.0
     old_sums = np.cumsum(old)
-    prefix[np.cumsum(np.concatenate(sizes)).astype(np.int64)] = old_sums
+    prefix[np.cumsum(sizes)] = old_sums
     old_sum = float(old_sums[-1]) if old.size else 0.0
     np.add(running[1:], old_sum - adwin._total, out=prefix[n_start + 1 :])
     # The sum of |values| is at most size times the largest |value| (no temporary array).
@@ -322,13 +382,16 @@ class _Test:
         NaN that marks a too-short newer part: see :func:`_held_runs`)."""
         with np.errstate(invalid="ignore", over="ignore"):
             gap = np.take(self.prefix, n0)
-            scratch = np.multiply(n0, mean)
+            # One conversion to floats instead of a mixed-type loop in each operation.
+            position = n0.astype(np.float64)
+            scratch = np.multiply(position, mean)
             gap -= scratch
             np.abs(gap, out=gap)
-            a = np.subtract(n0, self.shift, out=scratch)
+            a = np.subtract(position, self.shift, out=scratch)
             bound = np.subtract(span_b, a)
             if spread is not None:
-                gap += n0 * spread
+                position *= spread
+                gap += position
                 np.maximum(bound, 0.0, out=bound)
             bound *= a
             bound *= c_sqrt
