@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal, get_args
 
@@ -214,8 +214,9 @@ class AlertEngine:
     def instances(self) -> list[AlertInstance]:
         return list(self._instances.values())
 
-    def to_state(self) -> dict[str, Any]:
-        """Pending and firing instances, so that a restart neither re-fires nor forgets."""
+    def to_state(self, models: Collection[str] | None = None) -> dict[str, Any]:
+        """Pending and firing instances (of ``models``, or all), so that a restart
+        neither re-fires nor forgets."""
         return {
             "instances": [
                 {
@@ -226,22 +227,26 @@ class AlertEngine:
                     "cleared_at": i.cleared_at,
                 }
                 for i in self._instances.values()
+                if models is None or i.condition.model in models
             ],
-            "overflowed": self.overflowed,
+            "overflowed": self.overflowed if models is None else 0,
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        instances = {}
-        for i in state["instances"]:
-            status = i["status"]
-            if status not in ("pending", "firing") or i["condition"]["alert"] not in SEVERITY:
-                raise ValueError(f"not an alert instance: {i!r:.200}")
-            instance = AlertInstance(
-                Condition(**i["condition"]), status, i["since"], i["fired_at"], i["cleared_at"]
-            )
-            instances[instance.condition.key] = instance
+        """Replace every instance with those of ``state``."""
+        instances = _instances(state)
         self._instances = instances
         self.overflowed = int(state["overflowed"])
+
+    def add_state(self, state: Mapping[str, Any]) -> None:
+        """Take over instances (of models that moved here); those held stay."""
+        for key, instance in _instances(state).items():
+            self._instances.setdefault(key, instance)
+
+    def drop(self, models: Collection[str]) -> None:
+        """Forget the instances of ``models`` (they moved elsewhere; no transition)."""
+        for key in [k for k, i in self._instances.items() if i.condition.model in models]:
+            del self._instances[key]
 
     def active(self) -> dict[tuple[str, str, str], int]:
         """``{(model, alert, severity): 1}`` for firing instances (any subject)."""
@@ -250,6 +255,19 @@ class AlertEngine:
             for i in self._instances.values()
             if i.status == "firing"
         }
+
+
+def _instances(state: Mapping[str, Any]) -> dict[tuple[str, str, str], AlertInstance]:
+    instances = {}
+    for i in state["instances"]:
+        status = i["status"]
+        if status not in ("pending", "firing") or i["condition"]["alert"] not in SEVERITY:
+            raise ValueError(f"not an alert instance: {i!r:.200}")
+        instance = AlertInstance(
+            Condition(**i["condition"]), status, i["since"], i["fired_at"], i["cleared_at"]
+        )
+        instances[instance.condition.key] = instance
+    return instances
 
 
 @dataclass

@@ -19,12 +19,12 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-__all__ = ["Checkpoint", "CheckpointError", "LocalStore", "decode", "encode"]
+__all__ = ["Checkpoint", "CheckpointError", "LocalStore", "ShardStore", "decode", "encode"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class CheckpointError(Exception):
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
-        self.kind = kind  # write, corrupt, incompatible
+        self.kind = kind  # write, read, corrupt, incompatible
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,20 @@ class LoadReport:
     checkpoint: Checkpoint | None = None
     path: Path | None = None
     failures: list[tuple[Path, CheckpointError]] = field(default_factory=list)
+
+
+class ShardStore(Protocol):
+    """Checkpoints by shard (partition number), shared by the instances of a group."""
+
+    def save(self, shard: int, data: bytes) -> None:
+        """Write one shard's encoded checkpoint durably; :class:`CheckpointError` if not."""
+        ...
+
+    def load(self, shards: Iterable[int]) -> dict[int, bytes]:
+        """The latest encoded checkpoint of each shard that has one."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class LocalStore:

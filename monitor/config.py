@@ -106,9 +106,12 @@ class HttpSettings(_Section):
 
 class StateSettings(_Section):
     dir: Path = Path("./driftline-state")
-    # "local": checkpoints in ``dir``; "none": no checkpoints, offsets committed per batch
-    # (a restart then starts every model afresh).
-    store: Literal["local", "none"] = "local"
+    # "local": checkpoints in ``dir`` (one instance); "kafka": per partition on the
+    # compacted ``topic``, so that state follows partitions between the instances of a
+    # group; "none": no checkpoints, offsets committed per batch (a restart then starts
+    # every model afresh).
+    store: Literal["local", "kafka", "none"] = "local"
+    topic: str = "driftline-state"
     # Seconds between checkpoints; offsets are committed after each one.
     checkpoint_interval_s: Annotated[float, Field(gt=0)] = 30.0
 

@@ -16,6 +16,7 @@ from monitor.config import Settings
 from monitor.errors import ConfigError, DriftlineError
 
 if TYPE_CHECKING:
+    from monitor.checkpoint import LocalStore, ShardStore
     from monitor.http import HttpServer
     from monitor.pipeline import Pipeline
     from monitor.reference import ModelReference
@@ -39,7 +40,6 @@ class Daemon:
 
 def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
     """Everything ``run`` needs, with the HTTP server started (and stopped by ``stack``)."""
-    from monitor.checkpoint import LocalStore
     from monitor.http import HttpServer
     from monitor.kafka_io import KafkaSource, crc_fast_path
     from monitor.metrics import CONTENT_TYPE, make_registry, render
@@ -60,15 +60,10 @@ def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
         settings,
         telemetry,
         lambda stop, beat: KafkaSource.connect(
-            settings.kafka,
-            stop,
-            telemetry.kafka_error,
-            beat,
-            positions=service.positions,
-            on_revoked=service.on_revoked,
+            settings.kafka, stop, telemetry.kafka_error, beat, owner=service
         ),
         pipeline=pipeline,
-        store=LocalStore(settings.state.dir) if settings.state.store == "local" else None,
+        store=_state_store(settings, stack),
     )
     service.restore()
     registry = make_registry(
@@ -103,6 +98,21 @@ def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
         server.port,
     )
     return Daemon(service, pipeline, telemetry, status, server)
+
+
+def _state_store(settings: Settings, stack: ExitStack) -> LocalStore | ShardStore | None:
+    """The checkpoint store the settings name."""
+    from monitor.checkpoint import LocalStore
+    from monitor.kafka_io import KafkaStateStore
+
+    state = settings.state
+    if state.store == "none":
+        return None
+    if state.store == "local":
+        return LocalStore(state.dir)
+    store = KafkaStateStore(settings.kafka, state.topic)
+    stack.callback(store.close)
+    return store
 
 
 def load_references(settings: Settings) -> dict[str, ModelReference]:

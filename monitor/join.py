@@ -190,6 +190,47 @@ class JoinStore(Generic[P, L]):
         """Payloads of predictions still waiting for their outcome."""
         return (e.payload for e in self._predictions.values() if not e.joined)
 
+    def entries(
+        self, keep: Callable[[str], bool], encode: Any = lambda payload: payload
+    ) -> dict[str, Any]:
+        """The entries whose key ``keep`` accepts, JSON-safe, in the order they are kept."""
+        return {
+            "watermark": None if self.watermark == float("-inf") else self.watermark,
+            "predictions": [
+                [k, encode(e.payload), e.timestamp, e.joined]
+                for k, e in self._predictions.items()
+                if keep(k)
+            ],
+            "outcomes": [[k, label, ts] for k, (label, ts) in self._outcomes.items() if keep(k)],
+        }
+
+    def add_entries(
+        self,
+        entries: Mapping[str, Any],
+        decode: Any = lambda payload: payload,
+        decode_label: Any = lambda label: label,
+    ) -> None:
+        """Take over entries :meth:`entries` gave (of keys not held here), after those
+        held; the watermark moves to theirs if it is ahead. Nothing expires or is evicted
+        before the next event."""
+        predictions = [
+            (str(k), _Prediction(decode(p), float(ts), bool(joined)))
+            for k, p, ts, joined in entries["predictions"]
+        ]
+        outcomes = [
+            (str(k), (decode_label(label), float(ts))) for k, label, ts in entries["outcomes"]
+        ]
+        self._predictions.update(predictions)
+        self._outcomes.update(outcomes)
+        if entries["watermark"] is not None:
+            self.watermark = max(self.watermark, float(entries["watermark"]))
+
+    def discard(self, drop: Callable[[str], bool]) -> None:
+        """Forget the entries whose key ``drop`` accepts (no expiry is counted)."""
+        for store in (self._predictions, self._outcomes):
+            for key in [k for k in store if drop(k)]:
+                del store[key]
+
     def to_state(self, encode: Any = lambda payload: payload) -> dict[str, Any]:
         """JSON-safe state; ``encode`` turns a payload into JSON-safe data."""
         return {

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, Protocol, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -19,11 +20,12 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError, TopicAlreadyExist
 from kafka.record import util as _record_util
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from monitor.checkpoint import CheckpointError
 from monitor.config import KafkaSettings
 from monitor.errors import DriftlineError
 from monitor.source import Backoff, DeadLetter, Record
 
-__all__ = ["KafkaSource", "crc_fast_path", "ensure_topics"]
+__all__ = ["KafkaSource", "KafkaStateStore", "crc_fast_path", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,110 @@ def ensure_topics(kafka: KafkaSettings, names: Sequence[str], partitions: int = 
         admin.close()
 
 
+class KafkaStateStore:
+    """Checkpoints of shards (partition numbers) on a compacted topic, keyed
+    ``<group>/<shard>``: whichever instance of the group is assigned a shard's
+    partitions reads its latest state from here.
+
+    Records are one checkpoint each (see :mod:`monitor.checkpoint`); the topic needs a
+    ``max.message.bytes`` as large as the largest shard state (created with 64 MiB).
+    """
+
+    MAX_BYTES: Final = 64 << 20
+
+    def __init__(self, kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._timeout_s = timeout_s
+        self._producer: KafkaProducer | None = None  # made on first use: the broker
+        # may not be up when the daemon starts
+
+    def _ready(self, kind: str) -> KafkaProducer:
+        if self._producer is None:
+            try:
+                _ensure_state_topic(self._kafka, self._topic)
+                self._producer = _construct(
+                    KafkaProducer,
+                    **client_options(self._kafka),
+                    acks="all",
+                    linger_ms=0,
+                    max_request_size=self.MAX_BYTES,
+                )
+            except KafkaError as exc:
+                raise CheckpointError(kind, f"state topic {self._topic}: {exc}") from None
+        return self._producer
+
+    def _key(self, shard: int) -> bytes:
+        return f"{self._kafka.group_id}/{shard}".encode()
+
+    def save(self, shard: int, data: bytes) -> None:
+        """Write one shard's checkpoint and wait for the broker's acknowledgement."""
+        producer = self._ready("write")
+        try:
+            future = producer.send(self._topic, value=data, key=self._key(shard))
+            producer.flush(timeout=self._timeout_s)
+            future.get(timeout=0)
+        except KafkaError as exc:
+            raise CheckpointError("write", f"state topic {self._topic}: {exc}") from None
+
+    def load(self, shards: Iterable[int]) -> dict[int, bytes]:
+        """The latest checkpoint of each of ``shards`` that has one (reads the topic)."""
+        wanted = {self._key(shard): shard for shard in shards}
+        if not wanted:
+            return {}
+        found: dict[int, bytes] = {}
+        self._ready("read")
+        try:
+            consumer = _construct(
+                KafkaConsumer,
+                **client_options(self._kafka),
+                group_id=None,
+                enable_auto_commit=False,
+                fetch_max_bytes=self.MAX_BYTES,
+                max_partition_fetch_bytes=self.MAX_BYTES,
+            )
+        except KafkaError as exc:
+            raise CheckpointError("read", f"state topic {self._topic}: {exc}") from None
+        try:
+            partitions = [
+                TopicPartition(self._topic, p)
+                for p in sorted(consumer.partitions_for_topic(self._topic) or ())
+            ]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            ends = consumer.end_offsets(partitions)
+            deadline = time.monotonic() + self._timeout_s
+            while any(consumer.position(tp) < ends[tp] for tp in partitions):
+                if time.monotonic() > deadline:
+                    raise CheckpointError("read", f"state topic {self._topic}: read timed out")
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        shard = wanted.get(record.key)
+                        if shard is not None and record.value is not None:
+                            found[shard] = record.value
+        except KafkaError as exc:
+            raise CheckpointError("read", f"state topic {self._topic}: {exc}") from None
+        finally:
+            consumer.close(autocommit=False)
+        return found
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+
+
+def _ensure_state_topic(kafka: KafkaSettings, topic: str) -> None:
+    admin = KafkaAdminClient(**client_options(kafka))
+    try:
+        if topic in set(admin.list_topics()):
+            return
+        configs = {"cleanup.policy": "compact", "max.message.bytes": str(KafkaStateStore.MAX_BYTES)}
+        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile
+            admin.create_topics([NewTopic(topic, 1, 1, topic_configs=configs)])
+    finally:
+        admin.close()
+
+
 class KafkaSink:
     """A producer of event records by stream name (for ``driftline simulate``)."""
 
@@ -102,57 +208,61 @@ class KafkaSink:
             self._producer.close(timeout=10)
 
 
+class PartitionOwner(Protocol):
+    """Who holds the state of the partitions (the service loop).
+
+    kafka-python calls these on its I/O thread while the loop waits in ``poll()``: they
+    must not call the consumer (it would deadlock); other clients are fine.
+    """
+
+    def on_assigned(self, partitions: list[tuple[str, int]]) -> Mapping[tuple[str, int], int]:
+        """Partitions assigned; returns the offsets to resume them at (the state's)."""
+        ...
+
+    def on_revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions about to be taken away."""
+        ...
+
+
+class _NoOwner:
+    def on_assigned(self, partitions: list[tuple[str, int]]) -> Mapping[tuple[str, int], int]:
+        return {}
+
+    def on_revoked(self, partitions: list[tuple[str, int]]) -> None:
+        pass
+
+
 class _Assignment(ConsumerRebalanceListener):
     """Tracks the assignment; on a change, lets the owner checkpoint and seek.
 
-    kafka-python calls these from inside ``poll()``, on the loop's thread, between
-    batches: the state is consistent with the positions when they run.
+    kafka-python calls these during ``poll()`` (on its I/O thread, while the loop waits
+    for ``poll()`` to return), between batches: the state agrees with the positions.
     """
 
-    def __init__(
-        self,
-        positions: Callable[[], Mapping[tuple[str, int], int]],
-        on_revoked: Callable[[], None],
-    ) -> None:
+    def __init__(self, owner: PartitionOwner) -> None:
         self.partitions: set[TopicPartition] = set()
         self.consumer: KafkaConsumer | None = None
-        self._positions = positions
-        self._on_revoked = on_revoked
+        self._owner = owner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("partitions revoked: %s", _names(revoked))
         if revoked:
-            self._on_revoked()
+            self._owner.on_revoked([(tp.topic, tp.partition) for tp in revoked])
         self.partitions.difference_update(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.partitions.update(assigned)
         log.info("partitions assigned: %s", _names(assigned))
-        positions = self._positions()
+        positions = self._owner.on_assigned([(tp.topic, tp.partition) for tp in assigned])
         for tp in assigned:
             offset = positions.get((tp.topic, tp.partition))
-            if offset is None or self.consumer is None:
-                continue  # no state covers it: the group's committed offset applies
-            try:
-                committed = self.consumer.committed(tp)
-            except KafkaError as exc:
-                log.warning("cannot read the committed offset of %s: %s", _names([tp]), exc)
-                committed = None
-            if committed is not None and committed > offset:
-                # Another instance of the group read on since this state was saved:
-                # the group's offset is the truth, reading from ours would count twice.
-                log.warning(
-                    "%s was consumed up to %d elsewhere; this state covers only %d, "
-                    "so its models here miss those records",
-                    _names([tp]),
-                    committed,
-                    offset,
-                )
-                continue
-            # The state covers the records before ``offset`` (it can be ahead of the
-            # group's offset after a crash between checkpoint and commit): read on there.
-            self.consumer.seek(tp, offset)
-            log.info("%s: resuming at offset %d", _names([tp]), offset)
+            if offset is not None and self.consumer is not None:
+                # The state covers the records before ``offset`` (it can be ahead of the
+                # group's offset after a crash between checkpoint and commit): read on
+                # there. (seek only sets the position; nothing here may block: this runs
+                # on kafka-python's I/O thread.)
+                self.consumer.seek(tp, offset)
+                log.info("%s: resuming at offset %d", _names([tp]), offset)
 
 
 class KafkaSource:
@@ -167,12 +277,11 @@ class KafkaSource:
         kafka: KafkaSettings,
         on_error: Callable[[str], None],
         bootstrap_timeout_ms: int = 5000,
-        positions: Callable[[], Mapping[tuple[str, int], int]] = dict,
-        on_revoked: Callable[[], None] = lambda: None,
+        owner: PartitionOwner | None = None,
     ) -> None:
         self._kafka = kafka
         self._on_error = on_error
-        self._assignment = _Assignment(positions, on_revoked)
+        self._assignment = _Assignment(owner or _NoOwner())
         options = client_options(kafka)
         topics = kafka.topics
         self._consumer = _construct(
@@ -210,20 +319,18 @@ class KafkaSource:
         stop: threading.Event,
         on_error: Callable[[str], None],
         on_attempt: Callable[[], None] = lambda: None,
-        positions: Callable[[], Mapping[tuple[str, int], int]] = dict,
-        on_revoked: Callable[[], None] = lambda: None,
+        owner: PartitionOwner | None = None,
     ) -> KafkaSource | None:
         """Connect, retrying with exponential backoff; ``None`` if stopped first.
 
-        ``positions`` gives the offsets to resume each partition at when it is assigned
-        (the ones the restored state covers); ``on_revoked`` runs before partitions are
-        taken away, while their offsets can still be committed.
+        ``owner`` hears of partitions assigned (and says where to resume them) and
+        revoked (while their offsets can still be committed).
         """
         backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
         while not stop.is_set():
             on_attempt()
             try:
-                return cls(kafka, on_error, positions=positions, on_revoked=on_revoked)
+                return cls(kafka, on_error, owner=owner)
             except KafkaError as exc:
                 on_error("connect")
                 delay = backoff.next()
@@ -289,8 +396,10 @@ class KafkaSource:
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
         """Commit ``offsets`` (next offset to read, per topic and partition)."""
+        assigned = {(tp.topic, tp.partition) for tp in self._assignment.partitions}
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
         if not offsets:
-            return True
+            return True  # partitions revoked meanwhile: their new owner commits them
         try:
             # Bounded by the session timeout, not kafka-python's request timeout (30 s by
             # default): during an outage the loop would otherwise sit in each commit for

@@ -29,7 +29,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Kinds of driftline_kafka_errors_total (see monitor.kafka_io).
 KAFKA_ERROR_KINDS = ("connect", "poll", "commit", "dead_letter", "alert")
 #: Kinds of driftline_checkpoint_failures_total (see monitor.checkpoint).
-CHECKPOINT_FAILURE_KINDS = ("write", "corrupt", "incompatible")
+CHECKPOINT_FAILURE_KINDS = ("write", "read", "corrupt", "incompatible")
 
 
 class TelemetryCollector(Collector):
@@ -130,7 +130,7 @@ class TelemetryCollector(Collector):
         )
         failures = CounterMetricFamily(
             "driftline_checkpoint_failures_total",
-            "Checkpoints that could not be written (write) or read back at start "
+            "Checkpoints that could not be written (write), fetched (read) or used "
             "(corrupt, incompatible)",
             labels=["kind"],
         )

@@ -41,6 +41,9 @@ class Pipeline:
         self._references = dict(references or {})
         self.model_label = LabelCap(settings.limits.max_models, preset=settings.models)
         self._models: dict[str, ModelMonitor] = {}
+        # The shard (partition number) each model's events first came from: its state
+        # is saved and moves with that shard.
+        self._home: dict[str, int] = {}
         self._snapshots: tuple[ModelSnapshot, ...] = ()
         self._last_refresh = float("-inf")
         join = settings.join
@@ -58,13 +61,15 @@ class Pipeline:
         if monitor is not None:
             (monitor.on_expired if what == "expired" else monitor.on_unmatched)()
 
-    def monitor(self, model: str) -> ModelMonitor | None:
-        """The monitor of ``model``, created on first sight; ``None`` beyond the cap."""
+    def monitor(self, model: str, shard: int = 0) -> ModelMonitor | None:
+        """The monitor of ``model``, created on first sight (its home is ``shard``);
+        ``None`` beyond the cap."""
         monitor = self._models.get(model)
         if monitor is None:
             if self.model_label(model) == OTHER:
                 return None
             monitor = self._models[model] = self._new_monitor(model)
+            self._home[model] = shard
         return monitor
 
     def _new_monitor(self, model: str) -> ModelMonitor:
@@ -75,9 +80,12 @@ class Pipeline:
             self._references.get(model),
         )
 
-    def process(self, event: Event, timestamp: float) -> Status:
-        """Apply one valid event with its event time; returns its status."""
-        monitor = self.monitor(event.model)
+    def process(self, event: Event, timestamp: float, shard: int = 0) -> Status:
+        """Apply one valid event with its event time; returns its status.
+
+        ``shard`` is the partition number of its record (topics are co-partitioned).
+        """
+        monitor = self.monitor(event.model, shard)
         if isinstance(event, Prediction):
             key = event.model + _SEP + event.id
             if self.join.prediction(key) is not None:
@@ -128,13 +136,83 @@ class Pipeline:
 
     # -- checkpoints ----------------------------------------------------------------
 
+    def shards(self) -> set[int]:
+        """The shards whose models are here."""
+        return set(self._home.values())
+
+    def models_in(self, shard: int) -> list[str]:
+        return [name for name, home in self._home.items() if home == shard]
+
+    def shard_state(self, shard: int) -> dict[str, Any]:
+        """JSON-safe state of the models whose home is ``shard``, with their join entries."""
+        names = [name for name, home in self._home.items() if home == shard]
+        prefixes = tuple(name + _SEP for name in names)
+        return {
+            "version": _STATE_VERSION,
+            "models": [[name, self._models[name].to_state()] for name in names],
+            "join": self.join.entries(lambda key: key.startswith(prefixes), _encode_payload),
+        }
+
+    def add_shard(self, shard: int, state: Mapping[str, Any]) -> list[str]:
+        """Take over the models of a shard (its partitions were assigned here).
+
+        Models already here, or beyond ``limits.max_models``, are not taken; models whose
+        state does not fit the settings start afresh. Returns the models not restored.
+        Raises ``ValueError`` (changing nothing) if the state as a whole is unusable.
+        """
+        try:
+            if state.get("version") != _STATE_VERSION:
+                raise ValueError(f"shard state version must be {_STATE_VERSION}")
+            models: dict[str, ModelMonitor] = {}
+            failed = []
+            for name, model_state in state["models"]:
+                if name in self._models:
+                    failed.append(name)
+                    continue
+                monitor = models[name] = self._new_monitor(name)
+                try:
+                    monitor.load_state(model_state)
+                except (KeyError, TypeError, ValueError, IndexError):
+                    failed.append(name)
+                    models[name] = self._new_monitor(name)  # afresh
+            join = state["join"]
+            taken = tuple(name + _SEP for name in models)
+            entries = {
+                "watermark": join["watermark"],
+                "predictions": [e for e in join["predictions"] if e[0].startswith(taken)],
+                "outcomes": [e for e in join["outcomes"] if e[0].startswith(taken)],
+            }
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"malformed shard state: {exc!r:.200}") from None
+        for name, monitor in models.items():
+            if self.model_label(name) == OTHER:
+                failed.append(name)
+                continue
+            self._models[name] = monitor
+            self._home[name] = shard
+        self.join.add_entries(entries, _decode_payload, _decode_label)
+        self.end_batch(0.0, force=True)
+        return failed
+
+    def drop_shard(self, shard: int) -> None:
+        """Forget the models of a shard and their join entries (its partitions moved)."""
+        names = [name for name, home in self._home.items() if home == shard]
+        for name in names:
+            del self._models[name], self._home[name]
+            self.model_label.discard(name)
+        prefixes = tuple(name + _SEP for name in names)
+        if prefixes:
+            self.join.discard(lambda key: key.startswith(prefixes))
+        self.end_batch(0.0, force=True)
+
     def to_state(self) -> dict[str, Any]:
         """JSON-safe state of every model and of the join store."""
         return {
             "version": _STATE_VERSION,
             "model_label": self.model_label.to_state(),
             "models": [[name, m.to_state()] for name, m in self._models.items()],
-            "join": self.join.to_state(lambda p: [p[0], p[1], p[2], list(p[3])]),
+            "homes": dict(self._home),
+            "join": self.join.to_state(_encode_payload),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> list[str]:
@@ -152,11 +230,7 @@ class Pipeline:
     def _load_state(self, state: Mapping[str, Any]) -> list[str]:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"pipeline state version must be {_STATE_VERSION}")
-        join = JoinStore.from_state(
-            state["join"],
-            lambda p: (str(p[0]), p[1], str(p[2]), tuple(p[3])),
-            lambda label: (str(label[0]), label[1]),
-        )
+        join = JoinStore.from_state(state["join"], _decode_payload, _decode_label)
         settings = self._settings.join
         # The bounds and TTL are the current settings', whatever the checkpoint's.
         join.ttl_s, join.max_predictions, join.max_outcomes = (
@@ -178,8 +252,22 @@ class Pipeline:
             except (KeyError, TypeError, ValueError, IndexError):
                 failed.append(name)
                 models[name] = self._new_monitor(name)  # afresh
+        homes = {str(k): int(v) for k, v in state.get("homes", {}).items()}
         # Nothing failed as a whole: take it all over.
         self.join, self.model_label, self._models = join, label, models
+        self._home = {name: homes.get(name, 0) for name in models}
         self._watch_join()
         self.end_batch(0.0, force=True)
         return failed
+
+
+def _encode_payload(p: Payload) -> list[Any]:
+    return [p[0], p[1], p[2], list(p[3])]
+
+
+def _decode_payload(p: list[Any]) -> Payload:
+    return (str(p[0]), p[1], str(p[2]), tuple(str(v) for v in p[3]))
+
+
+def _decode_label(label: list[Any]) -> tuple[str, Any]:
+    return (str(label[0]), label[1])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from monitor.alerts import AlertEngine, Conditions, Transition, summary
-from monitor.checkpoint import Checkpoint, CheckpointError, LocalStore
+from monitor.checkpoint import Checkpoint, CheckpointError, LocalStore, ShardStore, decode, encode
 from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
@@ -66,8 +66,10 @@ class Service:
         The time alerts are evaluated and stamped with: epoch seconds for the daemon,
         event time for a replay.
     store
-        Where checkpoints go; ``None`` commits offsets after every batch instead and
-        keeps no state across restarts.
+        Where checkpoints go: a :class:`LocalStore` (the whole state in one file, for one
+        instance), a :class:`ShardStore` (by partition number, restored when partitions
+        are assigned, so that state follows them through the group), or ``None``
+        (offsets committed after every batch, no state across restarts).
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class Service:
         clock: Clock = time.monotonic,
         pipeline: Pipeline | None = None,
         wall: Clock = time.time,
-        store: LocalStore | None = None,
+        store: LocalStore | ShardStore | None = None,
     ) -> None:
         self._settings = settings
         self._telemetry = telemetry
@@ -111,6 +113,9 @@ class Service:
         self._sequence = 0
         self._last_checkpoint = clock()
         self._source: EventSource | None = None
+        self._held: set[int] = set()  # shards whose state is here (shard stores)
+        self._leaving: set[int] = set()  # revoked, to be dropped unless given back
+        self._commit_due = False  # the last checkpoint's offsets are not committed yet
         self._failed_logged = _RateLimit(clock, per_interval=1, interval_s=60.0)
 
     # -- read by the HTTP thread -------------------------------------------------
@@ -176,19 +181,28 @@ class Service:
     ) -> BatchStats | None:
         """Apply one batch and commit it; ``None`` if its dead letters could not be delivered."""
         started = self._clock()
-        stats = BatchStats()
+        # Counts by the partition number of their record: a shard's counts move with it.
+        shards: dict[int, BatchStats] = {}
         letters: list[DeadLetter] = []
         offsets: dict[tuple[str, int], int] = {}
-        models = self.pipeline.model_label
-        valid: list[tuple[StreamName, Event, float]] = []
-        invalid: list[tuple[StreamName, str | None]] = []
+        pipeline = self.pipeline
+        models = pipeline.model_label
+        valid: list[tuple[StreamName, Event, float, int]] = []
+        invalid: list[tuple[StreamName, str | None, int]] = []
+        positions = self._positions
         for record in records:
-            offsets[(record.topic, record.partition)] = record.offset + 1
+            tp = (record.topic, record.partition)
+            if record.offset < positions.get(tp, 0):
+                continue  # fetched before the seek to the state's offset: applied already
+            offsets[tp] = record.offset + 1
             stream = self._streams[record.topic]
+            stats = shards.get(record.partition)
+            if stats is None:
+                stats = shards[record.partition] = BatchStats()
             try:
                 event = self._decoder.decode(stream, record.value)
             except DecodeError as err:
-                invalid.append((stream, err.model))
+                invalid.append((stream, err.model, record.partition))
                 stats.dead_letters[err.reason] += 1
                 letters.append(DeadLetter(record, err.reason, err.detail))
                 if self._invalid_logged():
@@ -206,7 +220,7 @@ class Service:
                 # One event from the far future would expire every waiting prediction.
                 stats.future_timestamps[stream] += 1
                 timestamp = record_time
-            valid.append((stream, event, timestamp))
+            valid.append((stream, event, timestamp, record.partition))
         if letters and not self._deliver(source, letters, stop):
             log.error(
                 "dead-letter topic unavailable; batch of %d records not committed, "
@@ -215,20 +229,25 @@ class Service:
             )
             return None
         # The batch's effects are applied only once its dead letters are safe.
-        for stream, event, timestamp in valid:
-            status = self.pipeline.process(event, timestamp)
+        for stream, event, timestamp, shard in valid:
+            status = pipeline.process(event, timestamp, shard)
+            stats = shards[shard]
             stats.events[(stream, models.known(event.model) or OTHER, status)] += 1
             stats.event_time(stream, timestamp)
-        for stream, name in invalid:
+        for stream, name, shard in invalid:
             # Invalid events never take a model label: hostile names would crowd out real ones.
             label = (models.known(name) if name else None) or UNKNOWN
-            stats.events[(stream, label, "invalid")] += 1
-        self._telemetry.add_batch(stats, self._clock() - started)
+            shards[shard].events[(stream, label, "invalid")] += 1
+        self._telemetry.add_counts(shards, self._clock() - started)
         self._telemetry.set_label_overflow("model", models.overflowed)
         self._positions.update(offsets)
         if self._store is None:
             source.commit(offsets)
-        return stats
+        total = BatchStats()
+        for stats in shards.values():
+            total.events.update(stats.events)
+            total.dead_letters.update(stats.dead_letters)
+        return total
 
     # -- checkpoints -----------------------------------------------------------------
 
@@ -246,8 +265,8 @@ class Service:
         A damaged or foreign checkpoint is reported, counted and passed over for the one
         before it; with none usable, every model starts afresh. Never raises on data.
         """
-        if self._store is None:
-            return None
+        if not isinstance(self._store, LocalStore):
+            return None  # a shard store restores on assignment
         report = self._store.load()
         for path, error in report.failures:
             self._telemetry.checkpoint_failed(error.kind)
@@ -301,17 +320,105 @@ class Service:
         )
         return checkpoint
 
-    def on_revoked(self) -> None:
-        """Partitions are about to move: make the state and the group's offsets agree."""
+    def on_revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions are about to move: save the state that covers them (the group's
+        offsets cannot be committed from here; the state's offsets are what count)."""
         if self._source is not None:
-            self.checkpoint(self._source)
+            self.checkpoint(self._source, commit=False)
+        self._leaving.update(p for _, p in partitions)
 
-    def checkpoint(self, source: EventSource) -> bool:
+    def on_assigned(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Partitions assigned: with a shard store, drop the shards that went elsewhere
+        and take over the state of those new here. Returns where to resume each."""
+        assigned = set(partitions)
+        shards = {p for _, p in partitions}
+        if self._store is not None and not isinstance(self._store, LocalStore):
+            for shard in sorted(self._leaving - shards):
+                self._drop_shard(shard)
+            self._load_shards(shards - self._held)
+            self._held |= shards
+        # Positions of partitions not ours any more are forgotten: should one come back,
+        # the group's offset (its other owner's) is where to go on, not ours.
+        for positions in (self._positions, self._durable):
+            for tp in [tp for tp in positions if tp not in assigned]:
+                del positions[tp]
+        self._leaving.clear()
+        return {tp: offset for tp, offset in self._positions.items() if tp in assigned}
+
+    def _drop_shard(self, shard: int) -> None:
+        models = self.pipeline.models_in(shard)
+        self.pipeline.drop_shard(shard)
+        self._telemetry.drop_shard(shard)
+        self.alerts.drop(models)
+        for positions in (self._positions, self._durable):
+            for tp in [tp for tp in positions if tp[1] == shard]:
+                del positions[tp]
+        self._held.discard(shard)
+        log.info("shard %d moved elsewhere: dropped its %d models", shard, len(models))
+
+    def _load_shards(self, shards: set[int]) -> None:
+        assert self._store is not None and not isinstance(self._store, LocalStore)
+        try:
+            found = self._store.load(shards)
+        except CheckpointError as exc:
+            self._telemetry.checkpoint_failed(exc.kind)
+            log.error("cannot read the state of shards %s (%s); they start afresh", shards, exc)
+            return
+        for shard, data in sorted(found.items()):
+            try:
+                checkpoint = decode(data)
+                if dict(checkpoint.meta) != self._identity():
+                    raise CheckpointError("incompatible", f"written for {dict(checkpoint.meta)}")
+                state = checkpoint.state
+                if state.get("shard") != shard:
+                    raise CheckpointError(
+                        "incompatible", f"it is the state of {state.get('shard')!r}"
+                    )
+                Telemetry().add_shard(shard, state["telemetry"])  # check it first
+                AlertEngine().add_state(state["alerts"])
+                failed = self.pipeline.add_shard(shard, state["pipeline"])
+            except CheckpointError as exc:
+                self._telemetry.checkpoint_failed(exc.kind)
+                log.error("state of shard %d unusable (%s); it starts afresh", shard, exc)
+                continue
+            except (KeyError, TypeError, ValueError) as exc:
+                self._telemetry.checkpoint_failed("incompatible")
+                log.error(
+                    "state of shard %d unusable (%s); it starts afresh", shard, str(exc)[:200]
+                )
+                continue
+            self._telemetry.add_shard(shard, state["telemetry"])
+            self.alerts.add_state(state["alerts"])
+            self._positions.update(checkpoint.offsets)
+            self._durable.update(checkpoint.offsets)
+            self._sequence = max(self._sequence, checkpoint.sequence)
+            for model in failed:
+                log.warning(
+                    "model %s of shard %d: not restored (settings changed, or held here)",
+                    model,
+                    shard,
+                )
+            log.info(
+                "restored shard %d (checkpoint %d): models %s, offsets %s",
+                shard,
+                checkpoint.sequence,
+                ", ".join(self.pipeline.models_in(shard)) or "none",
+                dict(checkpoint.offsets),
+            )
+
+    def checkpoint(self, source: EventSource, commit: bool = True) -> bool:
         """Write the state if it moved since the last checkpoint, then commit the offsets
         it covers; ``False`` if it could not be written (nothing is committed then)."""
         self._last_checkpoint = self._clock()
-        if self._store is None or self._positions == self._durable:
+        if self._store is None:
             return True
+        if self._positions == self._durable:
+            if commit and self._commit_due:  # saved during a rebalance, not committed
+                self._commit_due = not source.commit(dict(self._durable))
+            return True
+        self._commit_due = not commit
+        if not isinstance(self._store, LocalStore):
+            return self._checkpoint_shards(source, self._store, commit)
         positions = dict(self._positions)
         checkpoint = Checkpoint(
             sequence=self._sequence + 1,
@@ -339,8 +446,46 @@ class Service:
         self._sequence = checkpoint.sequence
         self._durable = positions
         self._telemetry.checkpoint_written(checkpoint.created_at, size)
-        source.commit(positions)
+        if commit:
+            source.commit(positions)
         return True
+
+    def _checkpoint_shards(self, source: EventSource, store: ShardStore, commit: bool) -> bool:
+        """One checkpoint per shard that moved; each shard's offsets are committed once
+        its checkpoint is acknowledged."""
+        positions = dict(self._positions)
+        moved = sorted({tp[1] for tp, o in positions.items() if self._durable.get(tp) != o})
+        ok = True
+        for shard in moved:
+            offsets = {tp: o for tp, o in positions.items() if tp[1] == shard}
+            checkpoint = Checkpoint(
+                sequence=self._sequence + 1,
+                created_at=time.time(),
+                offsets=offsets,
+                state={
+                    "shard": shard,
+                    "pipeline": self.pipeline.shard_state(shard),
+                    "telemetry": self._telemetry.shard_state(shard),
+                    "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
+                },
+                group_id=self._settings.kafka.group_id,
+                meta=self._identity(),
+            )
+            data = encode(checkpoint)
+            try:
+                store.save(shard, data)
+            except CheckpointError as exc:
+                ok = False
+                self._telemetry.checkpoint_failed("write")
+                if self._failed_logged():
+                    log.error("cannot write the checkpoint of shard %d (%s)", shard, exc)
+                continue
+            self._sequence = checkpoint.sequence
+            self._durable.update(offsets)
+            self._telemetry.checkpoint_written(checkpoint.created_at, len(data))
+            if commit:
+                source.commit(offsets)
+        return ok
 
     def _identity(self) -> dict[str, str]:
         """What a checkpoint must have been written for to be restored here."""

@@ -92,6 +92,10 @@ class LabelCap:
         """``value`` if it was admitted already, else ``None``; never admits."""
         return value if value in self._admitted else None
 
+    def discard(self, value: str) -> None:
+        """Stop admitting ``value`` (it left): its place is free for another."""
+        self._admitted.pop(value, None)
+
     def to_state(self) -> dict[str, Any]:
         return {"admitted": list(self._admitted), "overflowed": self.overflowed}
 
@@ -142,9 +146,11 @@ class Telemetry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Totals (what scrapes read), and the same by shard.
         self._events: Counter[tuple[str, str, str]] = Counter()
         self._dead_letters: Counter[str] = Counter()
         self._future: Counter[str] = Counter()
+        self._shards: dict[int, BatchStats] = {}
         self._last_ts: dict[str, float] = {}
         self._lag: dict[tuple[str, int], int] = {}
         self._buckets = [0] * (len(BATCH_DURATION_BUCKETS) + 1)
@@ -159,16 +165,62 @@ class Telemetry:
         self._checkpoint_bytes = 0
 
     def add_batch(self, stats: BatchStats, duration_s: float) -> None:
+        """Add one batch whose records all came from partition 0 (tests, replay)."""
+        self.add_counts({0: stats}, duration_s)
+
+    def add_counts(self, shards: Mapping[int, BatchStats], duration_s: float) -> None:
+        """Add one batch's counts, by the partition number (shard) their records came
+        from, so that a shard's counts can leave with it when its partitions move."""
         index = _bucket_index(duration_s)
         with self._lock:
+            for shard, stats in shards.items():
+                self._add(shard, stats)
+            self._buckets[index] += 1
+            self._batch_sum += duration_s
+
+    def _add(self, shard: int, stats: BatchStats, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) ``stats`` under ``shard``; lock held."""
+        mine = self._shards.setdefault(shard, BatchStats())
+        if sign > 0:
             self._events.update(stats.events)
             self._dead_letters.update(stats.dead_letters)
             self._future.update(stats.future_timestamps)
+            mine.events.update(stats.events)
+            mine.dead_letters.update(stats.dead_letters)
+            mine.future_timestamps.update(stats.future_timestamps)
             for stream, ts in stats.last_event_timestamp.items():
+                mine.event_time(stream, ts)
                 if ts > self._last_ts.get(stream, float("-inf")):
                     self._last_ts[stream] = ts
-            self._buckets[index] += 1
-            self._batch_sum += duration_s
+            return
+        self._events.subtract(stats.events)
+        self._dead_letters.subtract(stats.dead_letters)
+        self._future.subtract(stats.future_timestamps)
+        # Series of no shard here any more disappear (the collectors show known keys at 0).
+        for key in [k for k, n in self._events.items() if n <= 0]:
+            del self._events[key]
+        for counter in (self._dead_letters, self._future):
+            for name in [k for k, n in counter.items() if n <= 0]:
+                del counter[name]
+
+    def shard_state(self, shard: int) -> dict[str, Any]:
+        """The counts of one shard (see :meth:`add_counts`), JSON-safe."""
+        with self._lock:
+            return _stats_state(self._shards.get(shard) or BatchStats())
+
+    def add_shard(self, shard: int, state: Mapping[str, Any]) -> None:
+        """Take over a shard's counts (its partitions were assigned here)."""
+        stats = _stats_from_state(state)
+        with self._lock:
+            self._add(shard, stats)
+
+    def drop_shard(self, shard: int) -> None:
+        """Forget a shard's counts (its partitions moved elsewhere)."""
+        with self._lock:
+            stats = self._shards.pop(shard, None)
+            if stats is not None:
+                self._add(shard, stats, sign=-1)
+                del self._shards[shard]  # _add made an empty one
 
     def set_consumer_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         with self._lock:
@@ -203,19 +255,17 @@ class Telemetry:
     def to_state(self) -> dict[str, Any]:
         """The counts the events made (not the process's own: batches, lag, errors)."""
         with self._lock:
-            return {
-                "events": [[*key, n] for key, n in self._events.items()],
-                "dead_letters": dict(self._dead_letters),
-                "future_timestamps": dict(self._future),
-                "last_event_timestamp": dict(self._last_ts),
-            }
+            return {"shards": [[shard, _stats_state(st)] for shard, st in self._shards.items()]}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the counts the events made with those of :meth:`to_state`."""
+        shards = [(int(shard), _stats_from_state(st)) for shard, st in state["shards"]]
         with self._lock:
-            self._events = Counter({(s, m, st): int(n) for s, m, st, n in state["events"]})
-            self._dead_letters = Counter(state["dead_letters"])
-            self._future = Counter(state["future_timestamps"])
-            self._last_ts = {k: float(v) for k, v in state["last_event_timestamp"].items()}
+            for shard in list(self._shards):
+                self._add(shard, self._shards.pop(shard), sign=-1)
+            self._shards.clear()
+            for shard, stats in shards:
+                self._add(shard, stats)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -236,6 +286,28 @@ class Telemetry:
                 checkpoint_last=self._checkpoint_last,
                 checkpoint_bytes=self._checkpoint_bytes,
             )
+
+
+def _stats_state(stats: BatchStats) -> dict[str, Any]:
+    return {
+        "events": [[*key, n] for key, n in stats.events.items()],
+        "dead_letters": dict(stats.dead_letters),
+        "future_timestamps": dict(stats.future_timestamps),
+        "last_event_timestamp": dict(stats.last_event_timestamp),
+    }
+
+
+def _stats_from_state(state: Mapping[str, Any]) -> BatchStats:
+    return BatchStats(
+        events=Counter({(str(s), str(m), str(st)): int(n) for s, m, st, n in state["events"]}),
+        dead_letters=Counter({str(k): int(v) for k, v in state["dead_letters"].items()}),
+        last_event_timestamp={
+            str(k): float(v) for k, v in state["last_event_timestamp"].items()
+        },
+        future_timestamps=Counter(
+            {str(k): int(v) for k, v in state["future_timestamps"].items()}
+        ),
+    )
 
 
 def _bucket_index(value: float) -> int:

@@ -175,6 +175,31 @@ def committed_total(bootstrap: str, group: str) -> int:
     return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
 
 
+#: Families that two runs over the same events agree on exactly when each model's
+#: predictions come in one partition, in order (the rest describe the process, or depend
+#: on how the outcome and signal topics interleave with the predictions).
+ORDER_FREE = (
+    "driftline_events_total",
+    "driftline_joins_total",
+    "driftline_dead_letters_total",
+    "driftline_label_coverage_ratio",
+    "driftline_label_delay_seconds_count",
+    "driftline_feature_psi",
+    "driftline_feature_ks_statistic",
+    "driftline_feature_ks_pvalue",
+    "driftline_feature_chi2_pvalue",
+    "driftline_feature_missing_ratio",
+    "driftline_feature_outside_ratio",
+    "driftline_feature_drift",
+    "driftline_prediction_psi",
+    "driftline_model_drift",
+    "driftline_windows_total",
+    "driftline_drifted_windows_total",
+    "driftline_feature_drift_windows_total",
+    "driftline_reference_rows",
+)
+
+
 class Daemon:
     """``driftline run`` in a subprocess, with its HTTP endpoints."""
 

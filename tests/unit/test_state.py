@@ -188,3 +188,62 @@ def test_telemetry_label_caps_and_alerts_round_trip() -> None:
     copy.load_state(json.loads(json.dumps(engine.to_state())))
     assert copy.evaluate(T0 + 20, [drift]) == []  # already firing: not again
     assert copy.active() == engine.active() == {("churn", "FeatureDrift", "warning"): 1}
+
+
+def test_a_shard_moves_to_another_pipeline_and_ends_like_an_uninterrupted_one() -> None:
+    """``churn`` lives in shard 1, ``fraud`` in shard 0: shard 1 leaves one pipeline for
+    another part-way, which carries on with it."""
+    events = stream(5, n=6_000)
+
+    def shard_of(raw: dict[str, Any]) -> int:
+        return 1 if raw["model"] == "churn" else 0
+
+    def run_sharded(pipeline: Pipeline, part: list[tuple[str, dict[str, Any]]]) -> None:
+        decoder = EventDecoder(1 << 20)
+        for name, raw in part:
+            event = decoder.decode(name, json.dumps(raw).encode())
+            pipeline.process(event, event.event_time(T0), shard_of(raw))
+        pipeline.end_batch(0.0, force=True)
+
+    cut = len(events) // 2
+    churn_after = [e for e in events[cut:] if e[1]["model"] == "churn"]
+    whole = Pipeline(settings())
+    run_sharded(whole, events[:cut] + churn_after)
+
+    first = Pipeline(settings())
+    run_sharded(first, events[:cut])
+    assert first.models_in(1) == ["churn"] and first.models_in(0) == ["fraud"]
+    moved = json.loads(json.dumps(first.shard_state(1)))
+    first.drop_shard(1)
+    assert [s.name for s in first.snapshots()] == ["fraud"]
+    everything = first.join.entries(lambda key: True)
+    assert not [k for k, *_ in everything["predictions"] if k.startswith("churn")]
+
+    second = Pipeline(settings())
+    assert second.add_shard(1, moved) == []
+    run_sharded(second, churn_after)
+    model = dict(second.to_state()["models"])["churn"]
+    assert canonical(model) == canonical(dict(whole.to_state()["models"])["churn"])
+
+    def churn(key: str) -> bool:
+        return key.startswith("churn")
+
+    assert second.join.entries(churn) == whole.join.entries(churn)
+
+
+def test_telemetry_counts_leave_and_arrive_with_their_shard() -> None:
+    telemetry = Telemetry()
+    for shard, n in ((0, 3), (1, 5)):
+        stats = BatchStats()
+        stats.events[("predictions", "m", "ok")] += n
+        stats.dead_letters["schema"] += n
+        telemetry.add_counts({shard: stats}, 0.01)
+    moved = json.loads(json.dumps(telemetry.shard_state(1)))
+    telemetry.drop_shard(1)
+    assert telemetry.snapshot().events == {("predictions", "m", "ok"): 3}
+    other = Telemetry()
+    other.add_shard(1, moved)
+    assert other.snapshot().events == {("predictions", "m", "ok"): 5}
+    assert other.snapshot().dead_letters == {"schema": 5}
+    telemetry.drop_shard(0)
+    assert telemetry.snapshot().events == {} and telemetry.snapshot().dead_letters == {}
