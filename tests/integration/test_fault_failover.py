@@ -97,7 +97,8 @@ def test_the_survivor_takes_over_the_killed_instances_partitions_with_their_stat
     }
     produce(kafka_bootstrap, parts[0], key=by_model)
     first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-    first_dir.mkdir(), second_dir.mkdir()
+    first_dir.mkdir()
+    second_dir.mkdir()
     first = Daemon(kafka_bootstrap, topics, first_dir, env=env).start()
     daemons.append(first)
     wait_for(lambda: first.events() >= 2_000, 60, "the first instance to consume")
