@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,8 +45,9 @@ class ModelReference:
     features: Profile
     prediction: Profile | None = None
 
-    @property
+    @cached_property
     def profile_id(self) -> str:
+        """A hash of the content (profiles never change once built: computed once)."""
         body = {
             "features": self.features.to_state(),
             "prediction": None if self.prediction is None else self.prediction.to_state(),
