@@ -164,13 +164,13 @@ class DriftMonitor:
         self._prediction_numeric = pred is not None and isinstance(
             pred.features.get(PREDICTION), NumericProfile
         )
+        # Columns are Python lists while they fill (an item set costs a third of a numpy
+        # one); numeric ones become arrays when the window closes.
         size = self.window_size
-        self._columns: dict[str, Any] = {
-            n: np.full(size, np.nan) if n in self._numeric else [None] * size for n in tracked
+        self._columns: dict[str, list[Any]] = {
+            n: [math.nan if n in self._numeric else None] * size for n in tracked
         }
-        self._prediction_column: Any = (
-            np.full(size, np.nan) if self._prediction_numeric else [None] * size
-        )
+        self._prediction_column: list[Any] = [math.nan if self._prediction_numeric else None] * size
         self._rows = 0
         self._started_at = math.inf
         self._ended_at = -math.inf
@@ -186,12 +186,14 @@ class DriftMonitor:
             self._collect(features, prediction)
         i = self._rows
         columns = self._columns
+        numeric = self._numeric
         for name, value in features.items():
             column = columns.get(name)
             if column is None:
                 self.untracked_values += 1
-            elif name in self._numeric:
-                column[i] = value if _is_number(value) else math.nan
+            elif name in numeric:
+                kind = type(value)  # bool is not a number here
+                column[i] = value if kind is float or kind is int else math.nan
             else:
                 column[i] = None if value is None else to_category(value)
         self._prediction_column[i] = (
@@ -252,7 +254,11 @@ class DriftMonitor:
 
     def _close(self) -> WindowReport:
         n = self._rows
-        columns = {name: column[:n] for name, column in self._columns.items()}
+        numeric = self._numeric
+        columns = {
+            name: np.array(column[:n], dtype=np.float64) if name in numeric else column[:n]
+            for name, column in self._columns.items()
+        }
         checks = self._checker.check(columns)
         self._policy.update(
             {
@@ -263,9 +269,10 @@ class DriftMonitor:
         )
         prediction = None
         if self._prediction_checker is not None:
-            prediction = self._prediction_checker.check({PREDICTION: self._prediction_column[:n]})[
-                PREDICTION
-            ]
+            values: Any = self._prediction_column[:n]
+            if self._prediction_numeric:
+                values = np.array(values, dtype=np.float64)
+            prediction = self._prediction_checker.check({PREDICTION: values})[PREDICTION]
         self._windows += 1
         report = WindowReport(
             index=self._windows,
@@ -287,15 +294,10 @@ class DriftMonitor:
         return report
 
     def _reset_window(self) -> None:
+        size = self.window_size
         for name, column in self._columns.items():
-            if name in self._numeric:
-                column.fill(np.nan)
-            else:
-                column[:] = [None] * self.window_size
-        if self._prediction_numeric:
-            self._prediction_column.fill(np.nan)
-        else:
-            self._prediction_column[:] = [None] * self.window_size
+            column[:] = [math.nan if name in self._numeric else None] * size
+        self._prediction_column[:] = [math.nan if self._prediction_numeric else None] * size
         self._rows = 0
         self._started_at, self._ended_at = math.inf, -math.inf
 
@@ -373,9 +375,9 @@ class DriftMonitor:
             self._ended_at = float(window["ended_at"])
 
 
-def _column(column: Any, n: int) -> list[Any]:
+def _column(column: list[Any], n: int) -> list[Any]:
     """The first ``n`` values of a window column, as JSON-ready Python values."""
-    return column[:n].tolist() if isinstance(column, np.ndarray) else list(column[:n])
+    return column[:n]
 
 
 def _is_number(value: Any) -> bool:
