@@ -194,6 +194,8 @@ class DriftMonitor:
             elif name in numeric:
                 kind = type(value)  # bool is not a number here
                 column[i] = value if kind is float or kind is int else math.nan
+            elif type(value) is str:
+                column[i] = value  # to_category's first case, without the call
             else:
                 column[i] = None if value is None else to_category(value)
         self._prediction_column[i] = (
