@@ -1,0 +1,102 @@
+"""The pure helpers of benchmarks/e2e.py: what it counts and how it turns scrapes into
+latencies (no broker here; the benchmark itself runs against one)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "e2e.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    spec = importlib.util.spec_from_file_location("benchmark_e2e", PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_events_are_valid_json_in_time_order_with_the_documented_mix(bench: ModuleType) -> None:
+    events = bench.make_events(2000, seed=1, start_s=1_700_000_000.0, interval_s=1.0)
+    counts = bench.stream_counts(events)
+    assert counts["predictions"] == 2000
+    assert 0.6 < counts["outcomes"] / 2000 < 0.75
+    assert 0.05 < counts["signals"] / 2000 < 0.15
+    times = [e.time_s for e in events]
+    assert times == sorted(times)
+    prediction = next(json.loads(e.value(123.5)) for e in events if e.stream == "predictions")
+    assert prediction["timestamp"] == 123.5
+    assert len(prediction["features"]) == 25
+    assert sum(isinstance(v, str) for v in prediction["features"].values()) == 5
+    for event in events:
+        body = json.loads(event.value(event.time_s))
+        assert body["model"].encode() == event.key
+        assert ("label" in body) == (event.stream == "outcomes")
+        assert ("signal" in body) == (event.stream == "signals")
+
+
+def test_events_total_sums_every_series_and_nothing_else(bench: ModuleType) -> None:
+    exposition = "\n".join(
+        [
+            "# HELP driftline_events_total Events.",
+            "# TYPE driftline_events_total counter",
+            'driftline_events_total{model="a",status="ok",stream="predictions"} 10.0',
+            'driftline_events_total{model="a",status="unmatched",stream="outcomes"} 2.0',
+            'driftline_events_created{model="a",status="ok",stream="predictions"} 1.7e+09',
+            "driftline_events_totally_other 99.0",
+        ]
+    )
+    assert bench.events_total(exposition) == 12.0
+
+
+def test_latency_is_the_first_poll_that_counts_the_event_less_its_send_time(
+    bench: ModuleType,
+) -> None:
+    sends = [0.0, 0.1, 0.2, 0.3]
+    polls = [(0.05, 0.0), (0.15, 1.0), (0.25, 1.0), (0.35, 3.0), (0.45, 3.0)]
+    assert bench.latencies(sends, polls) == pytest.approx([0.15, 0.25, 0.15])
+
+
+def test_percentile_by_nearest_rank(bench: ModuleType) -> None:
+    values = list(range(1, 101))
+    assert bench.percentile(values, 0.5) == 50
+    assert bench.percentile(values, 0.99) == 99
+    assert math.isnan(bench.percentile([], 0.5))
+
+
+def test_library_time_is_charged_to_the_callers_areas(bench: ModuleType) -> None:
+    decode = ("/x/monitor/events.py", 1, "decode")
+    join = ("/x/monitor/join.py", 1, "add")
+    library = ("/usr/lib/python3.11/json/decoder.py", 1, "raw_decode")
+    stats = {
+        decode: (1, 1, 1.0, 2.0, {}),
+        join: (1, 1, 2.0, 5.0, {}),
+        library: (2, 2, 4.0, 4.0, {decode: (1, 1, 1.0, 1.0), join: (1, 1, 3.0, 3.0)}),
+    }
+    assert bench.areas(stats) == pytest.approx(
+        {"decode + validation": 2.0, "join + performance": 5.0}
+    )
+
+
+def test_metric_sum_matches_the_whole_name_only(bench: ModuleType) -> None:
+    exposition = "driftline_checkpoints_total 3.0\ndriftline_checkpoints_total_x 9.0\n"
+    assert bench.metric_sum(exposition, "driftline_checkpoints_total") == 3.0
+
+
+def test_longest_stall_is_the_longest_time_between_two_growths(bench: ModuleType) -> None:
+    polls = [(0.0, 0.0), (0.1, 5.0), (0.2, 5.0), (0.3, 5.0), (1.1, 9.0), (1.2, 12.0)]
+    assert bench.longest_stall(polls) == pytest.approx(1.0)
+    assert bench.longest_stall([(0.0, 1.0)]) == 0.0
