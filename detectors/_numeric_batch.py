@@ -1,9 +1,11 @@
 """PSI and Kolmogorov-Smirnov for many numeric features of one window at once.
 
 The reference side is laid out once by :meth:`NumericBatch.build`; :meth:`NumericBatch.run`
-then does per window one 2-D sort, one ``searchsorted`` into each feature's reference
-sample and one small ``searchsorted`` of the bin cuts into each sorted row, and
-everything else as whole-matrix numpy operations over ``(features, rows)``.
+then does per window one 2-D sort and one small ``searchsorted`` of the bin cuts into
+each sorted row. The KS statistic reads bounds on the reference ECDF from a grid
+(:class:`_Grid`), first at the ends of blocks of ranks, then at the ranks of the blocks
+that could reach the maximum, and searches the reference sample only where a rank's
+bounds could; everything is whole-array numpy over all features at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from detectors.feature_profile import NumericProfile
 from detectors.ks import KSMethod, _pvalue, asymp_pvalues
 
 __all__ = ["NumericBatch", "NumericOutcome"]
+
+BLOCK = 8  # window ranks per block of the KS statistic's first screen
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,15 @@ class NumericBatch:
         """Results for one window; ``columns[f]`` is feature ``f``'s values, NaN = missing."""
         arrays = [np.asarray(column, dtype=np.float64) for column in columns]
         lengths = np.array([a.size for a in arrays], dtype=np.float64)
-        width = max(int(lengths.max(initial=0)), 2)  # two columns keep the maxima defined
+        # Two columns keep the maxima defined; whole blocks of ranks for _statistic.
+        width = max(int(lengths.max(initial=0)), 2)
+        width += -width % BLOCK
         values = np.full((len(arrays), width), np.nan)
-        for row, array in enumerate(arrays):
-            values[row, : array.size] = array
+        if arrays and all(a.size == arrays[0].size for a in arrays):
+            values[:, : arrays[0].size] = arrays  # one copy instead of one per row
+        else:
+            for row, array in enumerate(arrays):
+                values[row, : array.size] = array
         values.sort(axis=1)  # NaN (missing and padding) last
         count = np.count_nonzero(values == values, axis=1)
         hits = np.empty(self.needles.shape, dtype=np.int64)
@@ -104,7 +113,13 @@ class NumericBatch:
             hits[row] = values[row].searchsorted(needles, side="right")
         statistic = self._statistic(values, count)
         seen = np.maximum(count, 1)
-        bins = np.diff(hits[:, 1:-1], axis=1, prepend=0, append=count[:, None])
+        # Window values per bin: differences of the counts at or below each cut, from 0
+        # below the first to the count above the last.
+        below = hits[:, :-1].copy()
+        below[:, 0] = 0
+        bins = np.empty_like(below)
+        np.subtract(below[:, 1:], below[:, :-1], out=bins[:, :-1])
+        np.subtract(count, below[:, -1], out=bins[:, -1])
         share = np.maximum(bins / seen[:, None], self.epsilon)
         psi = np.sum((share - self.ref_share) * np.log(share / self.ref_share), axis=1)
         outside = (hits[:, 0] + count - hits[:, -1]) / seen
@@ -121,35 +136,65 @@ class NumericBatch:
         )
 
     def _statistic(self, values: FloatArray, count: IntArray) -> FloatArray:
-        """KS D of each row, from bounds on the reference ECDF (:class:`_Grid`), the
-        exact counts searched only where a bound could reach the maximum."""
+        """KS D of each row, from bounds on the reference ECDF (:class:`_Grid`): first
+        per block of ``BLOCK`` ranks, then per rank in the blocks that could reach the
+        maximum, the exact counts searched only where a rank's bound could.
+
+        In a block of ranks ``i`` to ``j`` (values ``x_i <= ... <= x_j``) the terms
+        ``k/n - G(x_k)`` are at most ``j/n - G(x_i)`` and ``G(x_k^-) - (k - 1)/n`` at
+        most ``G(x_j) - (i - 1)/n``, the same float operations on the grid's bounds of
+        the two ends; the ends' own terms, bounded below, give a floor ``least`` on D.
+        Every term that can reach D passes both screens, so D is the largest exact term.
+        """
+        block = BLOCK
         seen = np.maximum(count, 1)[:, None]
-        rank = np.arange(1, values.shape[1] + 1, dtype=np.int64)
-        # Missing values sit past count: their terms are 1 - 1 = 0, and D >= 0 anyway.
-        window_cdf = np.minimum(rank, seen) / seen
-        low, high = self.grid.counts(values)
-        valid = rank <= count[:, None]
-        # With right and left counts in [low, high], the terms i/n - G(x_i) and
-        # G(x_i^-) - (i - 1)/n are bounded by the same float operations on the bounds.
         sizes = self.sizes[:, None]
+        # Ranks of each block's first value and of its last one present (missing values
+        # sort last; blocks that start past them are left out).
+        first = np.arange(1, values.shape[1] + 1, block, dtype=np.int64)
+        last = np.minimum(first + (block - 1), seen)
+        valid = first <= count[:, None]
+        ends = np.concatenate((values[:, ::block], np.take_along_axis(values, last - 1, 1)), 1)
+        low, high = self.grid.counts(ends, np.arange(values.shape[0])[:, None])
         low_cdf, high_cdf = low / sizes, high / sizes
-        before = np.empty_like(window_cdf)
-        before[:, 0] = 0.0
-        before[:, 1:] = window_cdf[:, :-1]
-        above_max = window_cdf - low_cdf
-        below_max = high_cdf - before
-        above_min = np.where(valid, window_cdf - high_cdf, 0.0)
-        below_min = np.where(valid, low_cdf - before, 0.0)
-        least = np.maximum(above_min.max(axis=1), below_min.max(axis=1))[:, None]
-        candidate = ((above_max >= least) | (below_max >= least)) & valid
-        rows, cols = np.nonzero(candidate)
-        right, left = self.grid.exact(values[rows, cols], rows, low[rows, cols], high[rows, cols])
-        size, n, index = self.sizes[rows], seen[rows, 0], rank[cols]
+        blocks = first.size
+        low_first, high_first = low_cdf[:, :blocks], high_cdf[:, :blocks]
+        low_last, high_last = low_cdf[:, blocks:], high_cdf[:, blocks:]
+        before = (first - 1) / seen  # (i - 1)/n at each block's first value
+        at_last = last / seen
+        # Lower bounds on the ends' terms; D >= 0 covers rows without values.
+        least = np.maximum(at_last - high_last, low_first - before)
+        np.maximum(least, first / seen - high_first, out=least)
+        np.maximum(least, low_last - (last - 1) / seen, out=least)
+        least = np.where(valid, least, 0.0).max(axis=1)
+        floor = least[:, None]
+        reach = (at_last - low_first >= floor) | (high_last - before >= floor)
+        reach &= valid
+        rows, starts = np.nonzero(reach)
+        # The ranks of those blocks, one by one.
+        rows = np.repeat(rows, block)
+        cols = (starts[:, None] * block + np.arange(block)).ravel()
+        index = cols + 1
+        n = seen[rows, 0]
+        kept = index <= count[rows]
+        x = values[rows, cols]
+        low_count, high_count = self.grid.counts(x, rows)
+        size = self.sizes[rows]
+        low_k, high_k = low_count / size, high_count / size
+        at = np.minimum(index, n) / n
+        previous = np.minimum(index - 1, n) / n
+        # The floor raised by these ranks' own lower bounds.
+        bounds = np.where(kept, np.maximum(at - high_k, low_k - previous), 0.0)
+        np.maximum.at(least, rows, bounds)
+        floor_k = least[rows]
+        kept &= (at - low_k >= floor_k) | (high_k - previous >= floor_k)
+        pick = np.flatnonzero(kept)
+        rows, x, index, n, size = rows[pick], x[pick], index[pick], n[pick], size[pick]
+        right, left = self.grid.exact(x, rows, low_count[pick], high_count[pick])
         previous = np.where(index > 1, np.minimum(index - 1, n) / n, 0.0)
         terms = np.maximum(np.minimum(index, n) / n - right / size, left / size - previous)
-        statistic = least[:, 0].copy()
-        np.maximum.at(statistic, rows, terms)
-        return statistic
+        np.maximum.at(least, rows, terms)
+        return least
 
     def _pvalues(self, statistic: FloatArray, values: FloatArray, count: IntArray) -> FloatArray:
         present = count > 0
@@ -177,12 +222,13 @@ class _Grid:
 
     low: FloatArray
     scale: FloatArray
+    constant: bool
     before: IntArray
     stride: int
     flat_sample: FloatArray
     offsets: IntArray
 
-    CELLS = 2048
+    CELLS = 8192
 
     @classmethod
     def build(cls, samples: Sequence[FloatArray]) -> _Grid:
@@ -192,41 +238,43 @@ class _Grid:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             scale = np.where(high > low, cells / (high - low), 0.0)
         scale[~np.isfinite(scale)] = 0.0
+        constant = bool((scale == 0.0).any())
         empty = np.empty(0, dtype=np.int64)
-        grid = cls(low[:, None], scale[:, None], empty, cells + 3, np.empty(0), empty)
+        grid = cls(low, scale, constant, empty, cells + 3, np.empty(0), empty)
         table = np.empty((len(samples), cells + 3), dtype=np.int64)
         edges = np.arange(cells + 3)
         for row, sample in enumerate(samples):
             if scale[row] == 0.0:  # one cell in the middle holds every value
                 table[row] = np.where(edges <= cells // 2 + 1, 0, sample.size)
                 continue
-            cell = grid._cells(sample[None, :], slice(row, row + 1))
-            table[row] = np.searchsorted(cell[0], edges, side="left")
+            cell = grid._cells(sample, np.full(sample.size, row))
+            table[row] = np.searchsorted(cell, edges, side="left")
         sizes = np.array([s.size for s in samples], dtype=np.int64)
         flat = np.concatenate(samples) if samples else np.empty(0)
         offsets = np.cumsum(sizes) - sizes
-        return cls(low[:, None], scale[:, None], table, cells + 3, flat, offsets)
+        return cls(low, scale, constant, table, cells + 3, flat, offsets)
 
-    def _cells(self, values: FloatArray, row: int | slice = slice(None)) -> IntArray:
-        """Cell of each value, 0 (below the range) to CELLS + 1; NaN in the top cell."""
-        low, scale = self.low[row], self.scale[row]
+    def _cells(self, values: FloatArray, rows: IntArray) -> IntArray:
+        """Cell of each value, 0 (below the range) to CELLS + 1, NaN in the top cell;
+        ``rows`` (broadcast with ``values``) are their features."""
+        scale = self.scale[rows]
         with np.errstate(invalid="ignore", over="ignore"):
-            position = values - low
+            position = values - self.low[rows]
             position *= scale
             np.fmin(position, self.CELLS, out=position)
             np.fmax(position, -1.0, out=position)
         np.floor(position, out=position)
         cell = position.astype(np.int64)
         cell += 1
-        constant = scale[:, 0] == 0.0
-        if constant.any():  # all reference values equal: one middle cell
-            cell[constant] = self.CELLS // 2 + 1
+        if self.constant:  # all reference values equal: one middle cell
+            cell[np.broadcast_to(scale == 0.0, cell.shape)] = self.CELLS // 2 + 1
         return cell
 
-    def counts(self, values: FloatArray) -> tuple[IntArray, IntArray]:
-        """Lower and upper bounds on the reference values at or below each value."""
-        cell = self._cells(values)
-        cell += (np.arange(values.shape[0]) * self.stride)[:, None]
+    def counts(self, values: FloatArray, rows: IntArray) -> tuple[IntArray, IntArray]:
+        """Lower and upper bounds on the reference values at or below, and below, each
+        value; ``rows`` (broadcast with ``values``) are their features."""
+        cell = self._cells(values, rows)
+        cell += rows * self.stride
         flat = self.before.ravel()
         low = np.take(flat, cell)
         cell += 1

@@ -105,7 +105,7 @@ class WindowChecker:
     :func:`~detectors.psi.psi`): about 0.01, and below 0.04 in the tests, for
     1,000 window rows, a 5,000-row reference and 10 bins. Cost per window, on two
     shared cores: about 1.5-2 ms for 20 numeric features of 1,000 rows against
-    10,000-value samples, mostly the 2-D sort and one binary search per feature;
+    10,000-value samples, mostly the KS statistic's bounds, the p-values and the 2-D sort;
     categorical features cost about 0.1 ms each, mostly counting the labels in
     Python (``benchmarks/detectors_window.py``).
 

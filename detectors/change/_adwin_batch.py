@@ -34,11 +34,14 @@ if TYPE_CHECKING:
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+Counts = tuple[Ints, Ints]  # buckets ever added to each row and kept, per tick
+Row = Floats | list[float]  # one level of the tree: numpy, or a list once it is short
 
 FIRST_CHUNK = 16384  # values per chunk after a (re)start; chunks double while nothing fires
 SLACK = 1e-9  # relative margin of the vectorised cut test; passing ticks are replayed exactly
 BLOCK = 8192  # boundaries x ticks per block of the cut test, to stay in cache
 SHORT_BATCH = 256  # batches shorter than this go through the loop of updates
+SMALL_ROW = 64  # tree levels built from rows this short are merged in a Python loop
 
 
 def run(adwin: ADWIN, values: Floats) -> list[int] | None:
@@ -103,20 +106,22 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
     stop_rows = _rows(n_stop, m_buckets)
 
     # The pairwise tree: level i from the first bucket still kept at the chunk's start.
-    totals: list[Floats] = []
-    squares: list[Floats] = []
+    totals: list[Row] = []
+    squares: list[Row] = []
     bases: list[int] = []
     for i in range(len(stop_rows)):
         kept_total = adwin._totals[i] if i < len(adwin._totals) else []
         kept_square = adwin._squares[i] if i < len(adwin._squares) else []
-        if i == 0:
-            new_total, new_square = x, np.zeros(x.size)
-        elif i == 1 and not any(adwin._squares[0]):  # single values: squares all 0
-            new_total, new_square = _merge_values(totals[0])
+        if i > 1 and len(totals[-1]) <= SMALL_ROW:
+            below = _listed(totals[-1]), _listed(squares[-1])
+            new_totals, new_squares = _merge_small(*below, 1 << (i - 1))
+            totals.append(kept_total + new_totals)
+            squares.append(kept_square + new_squares)
         else:
-            new_total, new_square = _merge_pairs(totals[-1], squares[-1], 1 << (i - 1))
-        totals.append(np.concatenate((kept_total, new_total)) if kept_total else new_total)
-        squares.append(np.concatenate((kept_square, new_square)) if kept_square else new_square)
+            plain = not any(adwin._squares[0])  # row 0 holds single values only
+            total, square = _level(i, x, totals, squares, kept_total, kept_square, plain)
+            totals.append(total)
+            squares.append(square)
         added, kept = start_rows[i] if i < len(start_rows) else (0, 0)
         bases.append(added - kept)
 
@@ -161,10 +166,38 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
     return None
 
 
+def _level(
+    i: int,
+    x: Floats,
+    totals: list[Row],
+    squares: list[Row],
+    kept_total: list[float],
+    kept_square: list[float],
+    plain: bool,
+) -> tuple[Floats, Floats]:
+    """Level ``i`` of the tree in numpy: the start's kept buckets, then the new ones;
+    ``plain`` if row 0 holds single values only (all squares 0)."""
+    if i == 0 and plain:  # a read-only view of zeros
+        return (
+            np.concatenate((kept_total, x)) if kept_total else x,
+            np.broadcast_to(0.0, len(kept_total) + x.size),
+        )
+    if i == 0:
+        new_total, new_square = x, np.zeros(x.size)
+    elif i == 1 and plain:
+        new_total, new_square = _merge_values(np.asarray(totals[0]))
+    else:
+        below_total, below_square = np.asarray(totals[-1]), np.asarray(squares[-1])
+        new_total, new_square = _merge_pairs(below_total, below_square, 1 << (i - 1))
+    if not kept_total:
+        return new_total, new_square
+    return np.concatenate((kept_total, new_total)), np.concatenate((kept_square, new_square))
+
+
 def _cuts_at(
     adwin: ADWIN,
     n: int,
-    totals: list[Floats],
+    totals: list[Row],
     bases: list[int],
     running: Floats,
     square_sums: Floats,
@@ -203,6 +236,26 @@ def _cuts_at(
         return bool(np.any(np.abs(total0 / n0 - total1 / n1) > epsilon))
 
 
+def _merge_small(
+    totals: list[float], squares: list[float], size: int
+) -> tuple[list[float], list[float]]:
+    """:func:`_merge_pairs` in ``ADWIN._merge_two_oldest``'s own float expressions, for
+    rows so short that numpy's cost per call outweighs a loop."""
+    scale = float(size)
+    weight = scale * scale / (scale + scale)
+    merged_totals, merged_squares = [], []
+    for j in range(0, len(totals) - 1, 2):
+        first, second = totals[j], totals[j + 1]
+        difference = first / scale - second / scale
+        merged_totals.append(first + second)
+        merged_squares.append(squares[j] + squares[j + 1] + weight * difference * difference)
+    return merged_totals, merged_squares
+
+
+def _listed(row: Row) -> list[float]:
+    return row if isinstance(row, list) else row.tolist()
+
+
 def _merge_values(x: Floats) -> tuple[Floats, Floats]:
     """:func:`_merge_pairs` of single values, whose squares are 0: 0 + 0 + s is s."""
     pairs = x.size // 2
@@ -231,8 +284,8 @@ def _merge_pairs(totals: Floats, squares: Floats, size: int) -> tuple[Floats, Fl
     return first + second, merged
 
 
-def _counts(ticks: Ints, max_buckets: int, rows: int) -> list[tuple[Ints, Ints]]:
-    """Per row, for each tick: buckets ever added to the row and buckets it keeps.
+def _counts(ticks: Ints, max_buckets: int, rows: int) -> Counts:
+    """Buckets ever added to each row (axis 0) at each tick (axis 1), and buckets kept.
 
     Row r + 1 receives (m - kept) / 2 = floor((m - M + 1) / 2) of the m buckets added to
     row r while m > M (the kept M - 1 or M make the rest even), else none, so m + M - 1
@@ -247,7 +300,7 @@ def _counts(ticks: Ints, max_buckets: int, rows: int) -> list[tuple[Ints, Ints]]
     kept &= 1
     kept += max_buckets - 1
     np.minimum(kept, added, out=kept)
-    return list(zip(added, kept, strict=True))
+    return added, kept
 
 
 def _prefix_by_position(adwin: ADWIN, x: Floats, running: Floats) -> tuple[Floats, float]:
@@ -318,7 +371,7 @@ def _passing_ticks(
     c_linear = 2.0 / 3.0 * delta_prime * span * (1.0 - SLACK) / width - 4.0 * error
     mean = running[ticks - n_start] / width
     test = _Test(prefix, mean, c_sqrt, c_linear, span - 0.5, shortest - 0.75)
-    rows = len(counts)
+    rows = counts[0].shape[0]
     # Rows of buckets of up to 4 clock periods are tested at every tick; rows whose every
     # boundary leaves fewer than l newer values can never cut.
     split = min(rows, adwin.clock.bit_length() + 2)
@@ -405,7 +458,7 @@ class _Test:
 
 
 def _boundaries(
-    counts: list[tuple[Ints, Ints]],
+    counts: Counts,
     low: int,
     high: int,
     m_buckets: int,
@@ -414,12 +467,12 @@ def _boundaries(
     """Rows ``low`` to ``high - 1``, oldest first, at the ticks ``cols``, as (slots, merged,
     added) arrays of shape (rows, M, 1), (rows, 1, ticks), (rows, 1, ticks): the
     boundaries of row r at a tick are min(merged + s, added) * 2**r for slots s = 1..M."""
-    rows = range(high - 1, low - 1, -1)
-    shifts = np.array(rows, dtype=np.int64)[:, None, None]
-    added = np.stack([counts[r][0][cols] for r in rows])[:, None, :]
-    merged = added - np.stack([counts[r][1][cols] for r in rows])[:, None, :]
-    added <<= shifts
+    rows = slice(high - 1, low - 1 if low else None, -1)
+    shifts = np.arange(high - 1, low - 1, -1, dtype=np.int64)[:, None, None]
+    ever, kept = counts[0][rows][:, cols], counts[1][rows][:, cols]
+    merged = np.subtract(ever, kept)[:, None, :]
     merged <<= shifts
+    added = ever[:, None, :] << shifts
     slots = np.arange(1, m_buckets + 1)[None, :, None] << shifts
     return slots, merged, added
 
@@ -432,9 +485,7 @@ def _positions(boundaries: Boundaries, cols: slice | Ints) -> Ints:
     return n0.reshape(-1, n0.shape[2])
 
 
-def _held_runs(
-    test: _Test, counts: list[tuple[Ints, Ints]], low: int, high: int, m_buckets: int
-) -> Bools | None:
+def _held_runs(test: _Test, counts: Counts, low: int, high: int, m_buckets: int) -> Bools | None:
     """Per tick: whether rows ``low`` to ``high - 1`` may cut there (None if at no tick),
     screened once per run of ticks over which their boundaries stay put.
 
@@ -445,7 +496,7 @@ def _held_runs(
     is too short at the run's start may not be at a later tick. Every tick of a run
     that passes is then tested exactly, row by row.
     """
-    added = counts[low][0]
+    added = counts[0][low]
     change = np.empty(added.size, dtype=bool)
     change[0] = True
     np.not_equal(added[1:], added[:-1], out=change[1:])
@@ -475,8 +526,8 @@ def _held_runs(
 def _write_state(
     adwin: ADWIN,
     n: int,
-    totals: list[Floats],
-    squares: list[Floats],
+    totals: list[Row],
+    squares: list[Row],
     bases: list[int],
     running: Floats,
     square_sums: Floats,
@@ -486,8 +537,8 @@ def _write_state(
     adwin._totals, adwin._squares = [], []
     for i, (added, kept) in enumerate(_rows(n, adwin.max_buckets)):
         low, high = added - kept - bases[i], added - bases[i]
-        adwin._totals.append(totals[i][low:high].tolist())
-        adwin._squares.append(squares[i][low:high].tolist())
+        adwin._totals.append(_listed(totals[i][low:high]))
+        adwin._squares.append(_listed(squares[i][low:high]))
     adwin._width = adwin._tick = n
     adwin._total = float(running[n - n_start])
     adwin._square_sum = float(square_sums[n - n_start])

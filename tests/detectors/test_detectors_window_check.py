@@ -217,3 +217,19 @@ def test_bad_settings_and_bad_columns_are_rejected_with_the_feature_named() -> N
         checker.check({"x": [1.0], "c": ["a", 1]})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="feature 'c' must be a sequence of labels"):
         checker.check({"x": [1.0], "c": "abc"})
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_ks_statistic_is_exactly_the_single_feature_one_with_ties_and_short_blocks(
+    seed: int,
+) -> None:
+    # Values rounded to a coarse grid tie within the window and with the reference;
+    # window lengths are not multiples of the statistic's blocks of ranks.
+    rng = np.random.default_rng(seed)
+    reference = np.round(rng.normal(size=int(rng.integers(20, 4000))), int(rng.integers(0, 3)))
+    profile = build_profile({"x": v} for v in reference.tolist())
+    window = np.round(rng.normal(rng.uniform(0, 0.5), size=int(rng.integers(1, 1500))), 1)
+    window[rng.random(window.size) < 0.05] = np.nan
+    check = WindowChecker.from_profile(profile).check({"x": window})["x"]
+    expected = ks_test(window[~np.isnan(window)], profile.numeric("x"), method="asymp")
+    assert check.statistic == expected.statistic
