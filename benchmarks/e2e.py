@@ -213,10 +213,17 @@ def events_total(exposition: str) -> float:
     return metric_sum(exposition, "driftline_events_total")
 
 
+def stall_window(polls: Sequence[tuple[float, float]]) -> tuple[float, float, float]:
+    """(duration, start, end) of the longest time between two polls that saw the count
+    grow; zeros when it grew less than twice."""
+    grew = [t for (t, count), (_, before) in zip(polls[1:], polls, strict=False) if count > before]
+    gaps = [(b - a, a, b) for a, b in zip(grew, grew[1:], strict=False)]
+    return max(gaps, default=(0.0, 0.0, 0.0))
+
+
 def longest_stall(polls: Sequence[tuple[float, float]]) -> float:
     """The longest time between two polls that saw the count grow."""
-    grew = [t for (t, count), (_, before) in zip(polls[1:], polls, strict=False) if count > before]
-    return max((b - a for a, b in zip(grew, grew[1:], strict=False)), default=0.0)
+    return stall_window(polls)[0]
 
 
 def latencies(sends: Sequence[float], polls: Sequence[tuple[float, float]]) -> list[float]:
@@ -511,6 +518,8 @@ class DaemonProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.started_t = 0.0
         self.checkpoints = 0.0  # driftline_checkpoints_total at the last scrape
+        self.checkpoint_started = 0.0  # epoch seconds the last checkpoint was begun
+        self.checkpoint_bytes = 0.0
 
     def start(self, timeout_s: float = 60.0) -> None:
         with open(self.log_path, "ab") as log:
@@ -546,6 +555,10 @@ class DaemonProcess:
         if status != 200:
             return None
         self.checkpoints = metric_sum(body, "driftline_checkpoints_total")
+        self.checkpoint_started = metric_sum(
+            body, "driftline_checkpoint_last_success_timestamp_seconds"
+        )
+        self.checkpoint_bytes = metric_sum(body, "driftline_checkpoint_size_bytes")
         return time.monotonic(), events_total(body)
 
     def stop(self) -> int | None:
@@ -619,7 +632,9 @@ class Latency:
     scrape_ms: float
     daemon_cores: float  # the daemon's CPU seconds per second over the phase
     stall_s: float  # the longest time the count did not grow
+    stall_at: tuple[float, float]  # seconds from the phase start
     checkpoints: int  # written by the daemon during the phase
+    written: list[tuple[float, float, float]]  # checkpoints: start, ≤ duration, bytes
 
 
 def measure_latency(
@@ -639,15 +654,25 @@ def measure_latency(
     checkpoints = daemon.checkpoints
     polls: list[tuple[float, float]] = []
     scrapes: list[float] = []
+    # Checkpoints written in the phase: (monotonic start, seconds until a scrape showed it
+    # done, bytes). The metric holds the time a checkpoint began; it changes when the
+    # checkpoint is written, so the delay bounds the checkpoint's duration from above.
+    written: list[tuple[float, float, float]] = []
+    last_checkpoint = daemon.checkpoint_started
     stop = threading.Event()
 
     def poll() -> None:
+        nonlocal last_checkpoint
         while not stop.is_set():
             asked = time.monotonic()
             seen = daemon.count()
             if seen is not None:
                 scrapes.append(seen[0] - asked)
                 polls.append((seen[0], seen[1] - baseline))
+                if daemon.checkpoint_started != last_checkpoint:
+                    last_checkpoint = daemon.checkpoint_started
+                    ago = time.time() - last_checkpoint
+                    written.append((seen[0] - ago, ago, daemon.checkpoint_bytes))
             stop.wait(max(0.0, 0.1 - (time.monotonic() - asked)))
 
     producer = KafkaProducer(
@@ -677,6 +702,7 @@ def measure_latency(
         producer.close(timeout=10)
     cores = (proc_cpu_s(daemon.pid) - cpu) / (time.monotonic() - started)
     lat = latencies(sends, polls)
+    stall, stall_from, stall_to = stall_window(polls)
     return Latency(
         rate=rate,
         achieved_rate=len(events) / sent_s,
@@ -687,8 +713,10 @@ def measure_latency(
         max_s=max(lat) if lat else float("nan"),
         scrape_ms=1000 * sum(scrapes) / max(len(scrapes), 1),
         daemon_cores=cores,
-        stall_s=longest_stall(polls),
+        stall_s=stall,
+        stall_at=(stall_from - started, stall_to - started),
         checkpoints=int(daemon.checkpoints - checkpoints),
+        written=[(t - started, took, size) for t, took, size in written],
     )
 
 
@@ -1148,6 +1176,16 @@ def report_lines(results: Results) -> list[str]:
                 f"| {x.rate:,.0f} | {x.achieved_rate:,.0f} | {x.sent:,} | {x.p50_s:.3f} s | "
                 f"{x.p99_s:.3f} s | {x.max_s:.3f} s | {x.seen:,} | {x.daemon_cores:.2f} | "
                 f"{x.scrape_ms:.0f} | {x.stall_s:.2f} s | {x.checkpoints} |"
+            )
+        lines.append("")
+        for x in lat:
+            done = "; ".join(
+                f"begun at +{t:.1f} s, seen done {took:.1f} s later, {size / _MIB:.0f} MiB"
+                for t, took, size in x.written
+            )
+            lines.append(
+                f"- at {x.rate:,.0f}/s: longest stall from +{x.stall_at[0]:.1f} s to "
+                f"+{x.stall_at[1]:.1f} s after the phase began; checkpoints: {done or 'none seen'}"
             )
         lines.append("")
     if results.phases.rows:
