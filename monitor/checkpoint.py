@@ -54,10 +54,13 @@ class Checkpoint:
     state: Mapping[str, Any]
     group_id: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: References the state names by profile id: when writing, objects with a
+    #: ``json_text`` (made once per reference, spliced in as is); when read, their data.
+    references: Mapping[str, Any] = field(default_factory=dict)
 
 
 def encode(checkpoint: Checkpoint) -> bytes:
-    body = json.dumps(
+    text = json.dumps(
         {
             "sequence": checkpoint.sequence,
             "created_at": checkpoint.created_at,
@@ -67,7 +70,12 @@ def encode(checkpoint: Checkpoint) -> bytes:
             "state": checkpoint.state,
         },
         separators=(",", ":"),
-    ).encode()
+    )
+    # The references are most of the bytes and rarely change: their text is made once.
+    references = ",".join(
+        f"{json.dumps(key)}:{ref.json_text}" for key, ref in sorted(checkpoint.references.items())
+    )
+    body = (text[:-1] + ',"references":{' + references + "}}").encode()
     header = b"%s %d %s\n" % (MAGIC, FORMAT_VERSION, hashlib.sha256(body).hexdigest().encode())
     return gzip.compress(header + body, compresslevel=1, mtime=0)
 
@@ -99,6 +107,7 @@ def decode(data: bytes) -> Checkpoint:
             state=doc["state"],
             group_id=str(doc["group_id"]),
             meta=doc["meta"],
+            references=doc.get("references", {}),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError("corrupt", f"malformed body ({exc!r:.200})") from None

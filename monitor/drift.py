@@ -309,8 +309,12 @@ class DriftMonitor:
 
     # -- checkpoints ---------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        """JSON-safe state (NaN as Python's ``json`` writes it); see :meth:`load_state`."""
+    def to_state(self, refs: dict[str, ModelReference] | None = None) -> dict[str, Any]:
+        """JSON-safe state (NaN as Python's ``json`` writes it); see :meth:`load_state`.
+
+        With ``refs``, the reference is put there under its profile id and the state
+        names it (it rarely changes: a checkpoint writes its text once, made once).
+        """
         state: dict[str, Any] = {
             "version": _STATE_VERSION,
             "policy": self._policy.to_state(),
@@ -327,7 +331,11 @@ class DriftMonitor:
             state["learning"] = [self._builder.to_state(), self._predictions.to_state()]
             return state
         n = self._rows
-        state["reference"] = self.reference.to_json("checkpoint")
+        if refs is None:
+            state["reference"] = self.reference.to_json("checkpoint")
+        else:
+            refs[self.reference.profile_id] = self.reference
+            state["reference_id"] = self.reference.profile_id
         state["window"] = {
             "rows": n,
             "started_at": self._started_at if n else None,
@@ -337,9 +345,10 @@ class DriftMonitor:
         }
         return state
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
+    def load_state(self, state: Mapping[str, Any], refs: Mapping[str, Any] | None = None) -> None:
         """Take over the state :meth:`to_state` wrote, on a monitor built with the same
-        settings; ``ValueError`` (the monitor then unusable) if it does not fit."""
+        settings; ``ValueError`` (the monitor then unusable) if it does not fit. ``refs``
+        holds the references (as JSON data) that the state names by profile id."""
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"drift state version must be {_STATE_VERSION}")
         self._policy = DriftPolicy.from_state(state["policy"])
@@ -363,7 +372,13 @@ class DriftMonitor:
             self._predictions = ProfileBuilder.from_state(predictions)
             return
         self._builder = self._predictions = None
-        self._use(reference_from_json(state["reference"]))
+        if "reference_id" in state:
+            data = (refs or {}).get(state["reference_id"])
+            if data is None:
+                raise ValueError(f"reference {state['reference_id']!r} is missing")
+        else:
+            data = state["reference"]
+        self._use(reference_from_json(data))
         window = state["window"]
         n = int(window["rows"])
         if n >= self.window_size or set(window["columns"]) != set(self._columns):

@@ -224,8 +224,9 @@ class ModelMonitor:
         text = self.config.model_dump_json() + self.limits.model_dump_json()
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def to_state(self) -> dict[str, Any]:
-        """JSON-safe state of everything tracked; see :meth:`load_state`."""
+    def to_state(self, refs: dict[str, ModelReference] | None = None) -> dict[str, Any]:
+        """JSON-safe state of everything tracked; see :meth:`load_state` (and
+        :meth:`DriftMonitor.to_state` for ``refs``)."""
 
         def tracker(t: OutcomeTracker | None) -> dict[str, Any] | None:
             return None if t is None else t.to_state()
@@ -233,11 +234,13 @@ class ModelMonitor:
         return {
             "version": _STATE_VERSION,
             "settings_id": self.settings_id,
-            "drift": self.drift.to_state(),
+            "drift": self.drift.to_state(refs),
             "prediction_policy": self._prediction_policy.to_state(),
             "prediction_drifted": self.prediction_drifted,
             "segment_values": {k: cap.to_state() for k, cap in self._segment_values.items()},
-            "segment_drift": [[k, v, m.to_state()] for (k, v), m in self._segment_drift.items()],
+            "segment_drift": [
+                [k, v, m.to_state(refs)] for (k, v), m in self._segment_drift.items()
+            ],
             "task": self.task,
             "outcomes": tracker(self._outcomes),
             "segment_outcomes": [
@@ -253,7 +256,7 @@ class ModelMonitor:
             "last_joined_at": self.last_joined_at,
         }
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
+    def load_state(self, state: Mapping[str, Any], refs: Mapping[str, Any] | None = None) -> None:
         """Take over a state :meth:`to_state` wrote under the same settings.
 
         Raises ``ValueError`` if it was written under other settings or does not fit;
@@ -263,14 +266,14 @@ class ModelMonitor:
             raise ValueError(f"model state version must be {_STATE_VERSION}")
         if state.get("settings_id") != self.settings_id:
             raise ValueError("the model's settings changed since the checkpoint")
-        self.drift.load_state(state["drift"])
+        self.drift.load_state(state["drift"], refs)
         self._prediction_policy = DriftPolicy.from_state(state["prediction_policy"])
         self.prediction_drifted = bool(state["prediction_drifted"])
         for key, cap in state["segment_values"].items():
             self._segment_values[key].load_state(cap)
         for key, value, drift in state["segment_drift"]:
             monitor = self._segment_drift[(key, value)] = self._drift_monitor(None)
-            monitor.load_state(drift)
+            monitor.load_state(drift, refs)
         self.task = state["task"]
 
         def tracker(t: Mapping[str, Any], detectors: tuple[str, ...] | None) -> OutcomeTracker:

@@ -143,17 +143,21 @@ class Pipeline:
     def models_in(self, shard: int) -> list[str]:
         return [name for name, home in self._home.items() if home == shard]
 
-    def shard_state(self, shard: int) -> dict[str, Any]:
+    def shard_state(
+        self, shard: int, refs: dict[str, ModelReference] | None = None
+    ) -> dict[str, Any]:
         """JSON-safe state of the models whose home is ``shard``, with their join entries."""
         names = [name for name, home in self._home.items() if home == shard]
         prefixes = tuple(name + _SEP for name in names)
         return {
             "version": _STATE_VERSION,
-            "models": [[name, self._models[name].to_state()] for name in names],
+            "models": [[name, self._models[name].to_state(refs)] for name in names],
             "join": self.join.entries(lambda key: key.startswith(prefixes), _encode_payload),
         }
 
-    def add_shard(self, shard: int, state: Mapping[str, Any]) -> list[str]:
+    def add_shard(
+        self, shard: int, state: Mapping[str, Any], refs: Mapping[str, Any] | None = None
+    ) -> list[str]:
         """Take over the models of a shard (its partitions were assigned here).
 
         Models already here, or beyond ``limits.max_models``, are not taken; models whose
@@ -171,7 +175,7 @@ class Pipeline:
                     continue
                 monitor = models[name] = self._new_monitor(name)
                 try:
-                    monitor.load_state(model_state)
+                    monitor.load_state(model_state, refs)
                 except (KeyError, TypeError, ValueError, IndexError):
                     failed.append(name)
                     models[name] = self._new_monitor(name)  # afresh
@@ -205,17 +209,20 @@ class Pipeline:
             self.join.discard(lambda key: key.startswith(prefixes))
         self.end_batch(0.0, force=True)
 
-    def to_state(self) -> dict[str, Any]:
-        """JSON-safe state of every model and of the join store."""
+    def to_state(self, refs: dict[str, ModelReference] | None = None) -> dict[str, Any]:
+        """JSON-safe state of every model and of the join store (``refs``: see
+        :meth:`DriftMonitor.to_state`)."""
         return {
             "version": _STATE_VERSION,
             "model_label": self.model_label.to_state(),
-            "models": [[name, m.to_state()] for name, m in self._models.items()],
+            "models": [[name, m.to_state(refs)] for name, m in self._models.items()],
             "homes": dict(self._home),
             "join": self.join.to_state(_encode_payload),
         }
 
-    def load_state(self, state: Mapping[str, Any]) -> list[str]:
+    def load_state(
+        self, state: Mapping[str, Any], refs: Mapping[str, Any] | None = None
+    ) -> list[str]:
         """Take over a state :meth:`to_state` wrote, on a fresh pipeline.
 
         Returns the models whose state could not be taken over (their settings changed,
@@ -223,11 +230,11 @@ class Pipeline:
         whole is unusable, leaving this pipeline as it was.
         """
         try:
-            return self._load_state(state)
+            return self._load_state(state, refs or {})
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"malformed pipeline state: {exc!r:.200}") from None
 
-    def _load_state(self, state: Mapping[str, Any]) -> list[str]:
+    def _load_state(self, state: Mapping[str, Any], refs: Mapping[str, Any]) -> list[str]:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"pipeline state version must be {_STATE_VERSION}")
         join = JoinStore.from_state(state["join"], _decode_payload, _decode_label)
@@ -248,7 +255,7 @@ class Pipeline:
                 continue
             monitor = models[name] = self._new_monitor(name)
             try:
-                monitor.load_state(model_state)
+                monitor.load_state(model_state, refs)
             except (KeyError, TypeError, ValueError, IndexError):
                 failed.append(name)
                 models[name] = self._new_monitor(name)  # afresh

@@ -55,6 +55,11 @@ class ModelReference:
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
+    @cached_property
+    def json_text(self) -> str:
+        """:meth:`to_json` as compact JSON text, made once (checkpoints splice it in)."""
+        return json.dumps(self.to_json("checkpoint"), separators=(",", ":"), allow_nan=False)
+
     def to_json(self, created_by: str) -> dict[str, Any]:
         return {
             "kind": KIND,

@@ -20,6 +20,7 @@ from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
 from monitor.pipeline import Pipeline
+from monitor.reference import ModelReference
 from monitor.source import Backoff, DeadLetter, EventSource, Record
 from monitor.telemetry import OTHER, UNKNOWN, BatchStats, Telemetry
 
@@ -295,7 +296,7 @@ class Service:
             Telemetry().load_state(state["telemetry"])
             alerts = AlertEngine.from_settings(self._settings.alerts)
             alerts.load_state(state["alerts"])
-            failed = self.pipeline.load_state(state["pipeline"])
+            failed = self.pipeline.load_state(state["pipeline"], checkpoint.references)
         except (KeyError, TypeError, ValueError) as exc:
             self._telemetry.checkpoint_failed("incompatible")
             log.error(
@@ -376,7 +377,7 @@ class Service:
                     )
                 Telemetry().add_shard(shard, state["telemetry"])  # check it first
                 AlertEngine().add_state(state["alerts"])
-                failed = self.pipeline.add_shard(shard, state["pipeline"])
+                failed = self.pipeline.add_shard(shard, state["pipeline"], checkpoint.references)
             except CheckpointError as exc:
                 self._telemetry.checkpoint_failed(exc.kind)
                 log.error("state of shard %d unusable (%s); it starts afresh", shard, exc)
@@ -420,12 +421,14 @@ class Service:
         if not isinstance(self._store, LocalStore):
             return self._checkpoint_shards(source, self._store, commit)
         positions = dict(self._positions)
+        refs: dict[str, ModelReference] = {}
         checkpoint = Checkpoint(
             sequence=self._sequence + 1,
             created_at=time.time(),
             offsets=positions,
+            references=refs,
             state={
-                "pipeline": self.pipeline.to_state(),
+                "pipeline": self.pipeline.to_state(refs),
                 "telemetry": self._telemetry.to_state(),
                 "alerts": self.alerts.to_state(),
             },
@@ -458,13 +461,15 @@ class Service:
         ok = True
         for shard in moved:
             offsets = {tp: o for tp, o in positions.items() if tp[1] == shard}
+            refs: dict[str, ModelReference] = {}
             checkpoint = Checkpoint(
                 sequence=self._sequence + 1,
                 created_at=time.time(),
                 offsets=offsets,
+                references=refs,
                 state={
                     "shard": shard,
-                    "pipeline": self.pipeline.shard_state(shard),
+                    "pipeline": self.pipeline.shard_state(shard, refs),
                     "telemetry": self._telemetry.shard_state(shard),
                     "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
                 },
