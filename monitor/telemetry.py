@@ -301,12 +301,8 @@ def _stats_from_state(state: Mapping[str, Any]) -> BatchStats:
     return BatchStats(
         events=Counter({(str(s), str(m), str(st)): int(n) for s, m, st, n in state["events"]}),
         dead_letters=Counter({str(k): int(v) for k, v in state["dead_letters"].items()}),
-        last_event_timestamp={
-            str(k): float(v) for k, v in state["last_event_timestamp"].items()
-        },
-        future_timestamps=Counter(
-            {str(k): int(v) for k, v in state["future_timestamps"].items()}
-        ),
+        last_event_timestamp={str(k): float(v) for k, v in state["last_event_timestamp"].items()},
+        future_timestamps=Counter({str(k): int(v) for k, v in state["future_timestamps"].items()}),
     )
 
 
