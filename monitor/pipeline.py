@@ -6,7 +6,7 @@ Used by the daemon's loop and by ``driftline replay`` alike, so both compute the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
 from monitor.config import Settings
@@ -167,18 +167,9 @@ class Pipeline:
         try:
             if state.get("version") != _STATE_VERSION:
                 raise ValueError(f"shard state version must be {_STATE_VERSION}")
-            models: dict[str, ModelMonitor] = {}
-            failed = []
-            for name, model_state in state["models"]:
-                if name in self._models:
-                    failed.append(name)
-                    continue
-                monitor = models[name] = self._new_monitor(name)
-                try:
-                    monitor.load_state(model_state, refs)
-                except (KeyError, TypeError, ValueError, IndexError):
-                    failed.append(name)
-                    models[name] = self._new_monitor(name)  # afresh
+            models, failed = self._restore_models(
+                state["models"], refs, lambda name: name not in self._models
+            )
             join = state["join"]
             taken = tuple(name + _SEP for name in models)
             entries = {
@@ -197,6 +188,28 @@ class Pipeline:
         self.join.add_entries(entries, _decode_payload, _decode_label)
         self.end_batch(0.0, force=True)
         return failed
+
+    def _restore_models(
+        self,
+        states: list[list[Any]],
+        refs: Mapping[str, Any] | None,
+        admit: Callable[[str], bool],
+    ) -> tuple[dict[str, ModelMonitor], list[str]]:
+        """Monitors rebuilt from ``[name, state]`` pairs (of the models ``admit``
+        accepts), and the names not restored; one whose state does not fit starts afresh."""
+        models: dict[str, ModelMonitor] = {}
+        failed = []
+        for name, model_state in states:
+            if not admit(name):
+                failed.append(name)
+                continue
+            monitor = models[name] = self._new_monitor(name)
+            try:
+                monitor.load_state(model_state, refs)
+            except (KeyError, TypeError, ValueError, IndexError):
+                failed.append(name)
+                models[name] = self._new_monitor(name)  # afresh
+        return models, failed
 
     def drop_shard(self, shard: int) -> None:
         """Forget the models of a shard and their join entries (its partitions moved)."""
@@ -247,18 +260,9 @@ class Pipeline:
         )
         label = LabelCap(self._settings.limits.max_models, preset=self._settings.models)
         label.load_state(state["model_label"])
-        models: dict[str, ModelMonitor] = {}
-        failed = []
-        for name, model_state in state["models"]:
-            if label.known(name) is None:
-                failed.append(name)
-                continue
-            monitor = models[name] = self._new_monitor(name)
-            try:
-                monitor.load_state(model_state, refs)
-            except (KeyError, TypeError, ValueError, IndexError):
-                failed.append(name)
-                models[name] = self._new_monitor(name)  # afresh
+        models, failed = self._restore_models(
+            state["models"], refs, lambda name: label.known(name) is not None
+        )
         homes = {str(k): int(v) for k, v in state.get("homes", {}).items()}
         # Nothing failed as a whole: take it all over.
         self.join, self.model_label, self._models = join, label, models

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.alerts import AlertEngine, Conditions, Transition, summary
 from monitor.checkpoint import Checkpoint, CheckpointError, LocalStore, ShardStore, decode, encode
@@ -421,20 +422,7 @@ class Service:
         if not isinstance(self._store, LocalStore):
             return self._checkpoint_shards(source, self._store, commit)
         positions = dict(self._positions)
-        refs: dict[str, ModelReference] = {}
-        checkpoint = Checkpoint(
-            sequence=self._sequence + 1,
-            created_at=time.time(),
-            offsets=positions,
-            references=refs,
-            state={
-                "pipeline": self.pipeline.to_state(refs),
-                "telemetry": self._telemetry.to_state(),
-                "alerts": self.alerts.to_state(),
-            },
-            group_id=self._settings.kafka.group_id,
-            meta=self._identity(),
-        )
+        checkpoint = self._checkpoint_of(positions, None)
         try:
             size = self._store.save(checkpoint)
         except CheckpointError as exc:
@@ -453,6 +441,33 @@ class Service:
             source.commit(positions)
         return True
 
+    def _checkpoint_of(self, offsets: dict[tuple[str, int], int], shard: int | None) -> Checkpoint:
+        """The next checkpoint: of the whole state, or of one shard's."""
+        refs: dict[str, ModelReference] = {}
+        state: dict[str, Any]
+        if shard is None:
+            state = {
+                "pipeline": self.pipeline.to_state(refs),
+                "telemetry": self._telemetry.to_state(),
+                "alerts": self.alerts.to_state(),
+            }
+        else:
+            state = {
+                "shard": shard,
+                "pipeline": self.pipeline.shard_state(shard, refs),
+                "telemetry": self._telemetry.shard_state(shard),
+                "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
+            }
+        return Checkpoint(
+            sequence=self._sequence + 1,
+            created_at=time.time(),
+            offsets=offsets,
+            references=refs,
+            state=state,
+            group_id=self._settings.kafka.group_id,
+            meta=self._identity(),
+        )
+
     def _checkpoint_shards(self, source: EventSource, store: ShardStore, commit: bool) -> bool:
         """One checkpoint per shard that moved; each shard's offsets are committed once
         its checkpoint is acknowledged."""
@@ -461,21 +476,7 @@ class Service:
         ok = True
         for shard in moved:
             offsets = {tp: o for tp, o in positions.items() if tp[1] == shard}
-            refs: dict[str, ModelReference] = {}
-            checkpoint = Checkpoint(
-                sequence=self._sequence + 1,
-                created_at=time.time(),
-                offsets=offsets,
-                references=refs,
-                state={
-                    "shard": shard,
-                    "pipeline": self.pipeline.shard_state(shard, refs),
-                    "telemetry": self._telemetry.shard_state(shard),
-                    "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
-                },
-                group_id=self._settings.kafka.group_id,
-                meta=self._identity(),
-            )
+            checkpoint = self._checkpoint_of(offsets, shard)
             data = encode(checkpoint)
             try:
                 store.save(shard, data)
