@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -11,9 +13,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -456,3 +459,17 @@ class WebhookReceiver:
         """Every alert of every notification so far, in arrival order."""
         with self._lock:
             return [alert for n in self.notifications for alert in n["alerts"]]
+
+
+@contextlib.contextmanager
+def script_module(path: Path, name: str) -> Iterator[ModuleType]:
+    """A script (``benchmarks/*.py``) imported as module ``name`` while the block runs."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while decorating
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from driftline_testing import script_module
 from monitor.config import ModelDefaults
 
 PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "detection.py"
@@ -19,15 +18,8 @@ PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "detection.py"
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("benchmark_detection", PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    try:
-        spec.loader.exec_module(module)
+    with script_module(PATH, "benchmark_detection") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_the_monitor_is_built_from_the_daemon_defaults(bench: ModuleType) -> None:

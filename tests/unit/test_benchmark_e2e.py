@@ -3,30 +3,23 @@ latencies (no broker here; the benchmark itself runs against one)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from driftline_testing import script_module
+
 PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "e2e.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("benchmark_e2e", PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    try:
-        spec.loader.exec_module(module)
+    with script_module(PATH, "benchmark_e2e") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_events_are_valid_json_in_time_order_with_the_documented_mix(bench: ModuleType) -> None:
