@@ -114,41 +114,48 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
     return out.reshape(shape)
 
 
-@lru_cache(maxsize=16)
-def _log_factorials(n: int) -> tuple[FloatArray, FloatArray]:
-    """``j = 0..n`` as floats and ``log(j!)``, read-only."""
+def _smirnov_terms(n: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """For ``j = 0..n``: ``j/n``, ``log C(n, j)``, ``n - j`` and ``j - 1``, read-only.
+
+    A window check asks for tails at a handful of sizes ``n`` (the effective sizes of
+    windows of nearly equal length), so sizes up to ``_CACHED_N`` are built once; the
+    cache then holds at most about 20 MB.
+    """
+    return _cached_smirnov_terms(n) if n <= _CACHED_N else _build_smirnov_terms(n)
+
+
+def _build_smirnov_terms(n: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     j = np.arange(n + 1, dtype=np.float64)
-    table: FloatArray = gammaln(j + 1.0)
-    j.setflags(write=False)
-    table.setflags(write=False)
-    return j, table
+    log_fact = gammaln(j + 1.0)
+    k = j.astype(np.int64)
+    tables = (j / float(n), log_fact[n] - log_fact[k] - log_fact[n - k], float(n) - j, j - 1.0)
+    for table in tables:
+        table.setflags(write=False)
+    return tables
+
+
+_CACHED_N = 20_000
+_cached_smirnov_terms = lru_cache(maxsize=32)(_build_smirnov_terms)
 
 
 def _smirnov(n: FloatArray, d: FloatArray) -> FloatArray:
-    """One-sided tail :math:`P(D_n^+ \\ge d)`, Birnbaum-Tingey sum, one row per element."""
-    top = int(n.max())
-    # Rows in chunks of about 2**18 grid cells keep the temporaries in cache.
-    rows = max(1, (1 << 18) // (top + 1))
-    if n.size > rows:
-        chunks = range(0, n.size, rows)
-        return np.concatenate([_smirnov(n[i : i + rows], d[i : i + rows]) for i in chunks])
-    j, log_fact = _log_factorials(top)
-    nn, dd = n[:, None], d[:, None]
-    last = np.floor(nn * (1.0 - dd))
-    below = dd + j / nn
-    above = 1.0 - below
-    keep = (j <= last) & (above > 0.0)
-    safe_j = np.minimum(j, nn).astype(np.int64)
-    log_binom = (
-        log_fact[n.astype(np.int64)][:, None]
-        - log_fact[safe_j]
-        - log_fact[(nn - safe_j).astype(np.int64)]
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = log_binom + (nn - j) * np.log(np.where(keep, above, 1.0)) + (j - 1.0) * np.log(below)
-    # exp(-inf) is 0: the terms outside the sum vanish without a second mask.
-    terms = np.exp(np.where(keep, logs, -np.inf))
-    result: FloatArray = d * terms.sum(axis=1)
+    """One-sided tail :math:`P(D_n^+ \\ge d)`, Birnbaum-Tingey sum, one element at a time.
+
+    The terms run over ``j = 0..floor(n(1 - d))`` with ``1 - d - j/n > 0``, a prefix of
+    ``j``, so each element sums a slice of its size's tables (:func:`_smirnov_terms`).
+    """
+    result = np.empty(d.size)
+    for index, (size, stat) in enumerate(zip(n.tolist(), d.tolist(), strict=True)):
+        j_over_n, log_binom, n_minus_j, j_minus_1 = _smirnov_terms(int(size))
+        stop = int(np.floor(size * (1.0 - stat))) + 1
+        below = stat + j_over_n[:stop]
+        above = 1.0 - below
+        while stop and above[stop - 1] <= 0.0:  # rounding at j = n(1 - d)
+            stop -= 1
+        below, above = below[:stop], above[:stop]
+        logs = log_binom[:stop] + n_minus_j[:stop] * np.log(above)
+        logs += j_minus_1[:stop] * np.log(below)  # d > 0 here, so below > 0
+        result[index] = stat * np.exp(logs).sum()
     return result
 
 
