@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -179,40 +180,108 @@ class DriftMonitor:
         self, timestamp: float, features: Mapping[str, Any], prediction: Any
     ) -> WindowReport | None:
         """Add one prediction's row; returns the report when this row closes a window."""
-        if self.reference is None:
-            self._learn(features, prediction)
-            return None
-        if self.rolling:
-            self._collect(features, prediction)
-        i = self._rows
-        columns = self._columns
-        numeric = self._numeric
-        for name, value in features.items():
-            column = columns.get(name)
-            if column is None:
-                self.untracked_values += 1
-            elif name in numeric:
-                kind = type(value)  # bool is not a number here
-                column[i] = value if kind is float or kind is int else math.nan
-            elif type(value) is str:
-                column[i] = value  # to_category's first case, without the call
-            else:
-                column[i] = None if value is None else to_category(value)
-        self._prediction_column[i] = (
-            (prediction if _is_number(prediction) else math.nan)
-            if self._prediction_numeric
-            else to_category(prediction)
-        )
-        self._rows = i + 1
-        self._started_at = min(self._started_at, timestamp)
-        self._ended_at = max(self._ended_at, timestamp)
-        full = self._rows >= self.window_size
-        timed = (
+        reports = self.add_many((timestamp,), (features,), (prediction,))
+        return reports[0] if reports else None
+
+    def add_many(
+        self,
+        timestamps: Sequence[float],
+        rows: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Any],
+    ) -> list[WindowReport]:
+        """Add rows in order, as one :meth:`add` per row would; returns the reports of
+        the windows they closed.
+
+        While learning, rows go one by one to the reference; after that, each stretch of
+        rows up to the window's end is written column by column.
+        """
+        reports: list[WindowReport] = []
+        start, total = 0, len(rows)
+        while start < total:
+            if self.reference is None:
+                self._learn(rows[start], predictions[start])
+                start += 1
+                continue
+            stop = min(total, start + self.window_size - self._rows)
+            if self.window_seconds is not None:
+                stop = self._timed_stop(timestamps, start, stop)
+            if self.rolling:
+                for i in range(start, stop):
+                    self._collect(rows[i], predictions[i])
+            self._fill(timestamps[start:stop], rows[start:stop], predictions[start:stop])
+            start = stop
+            if self._window_done():
+                reports.append(self._close())
+        return reports
+
+    def _window_done(self) -> bool:
+        if self._rows >= self.window_size:
+            return True
+        return (
             self.window_seconds is not None
             and self._rows >= self.min_window
             and self._ended_at - self._started_at >= self.window_seconds
         )
-        return self._close() if full or timed else None
+
+    def _timed_stop(self, timestamps: Sequence[float], start: int, stop: int) -> int:
+        """End of the stretch ``start:stop`` whose last row closes the window on time."""
+        assert self.window_seconds is not None
+        low, high, rows = self._started_at, self._ended_at, self._rows
+        for i in range(start, stop):
+            low, high, rows = min(low, timestamps[i]), max(high, timestamps[i]), rows + 1
+            if rows >= self.min_window and high - low >= self.window_seconds:
+                return i + 1
+        return stop
+
+    def _fill(
+        self,
+        timestamps: Sequence[float],
+        rows: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Any],
+    ) -> None:
+        """Write rows (that fit in the window) into its columns.
+
+        Numeric values that are not ``float`` or ``int`` (``bool`` included) are missing;
+        categorical ones become labels (:func:`~detectors.profile_builder.to_category`).
+        Each column is one list comprehension, or one slice copy when every value
+        already has the right type.
+        """
+        if not rows:
+            return
+        start = self._rows
+        stop = start + len(rows)
+        columns = self._columns
+        names = list(columns)
+        values: list[Sequence[Any]]
+        if len(names) > 1:
+            try:  # the usual row holds every tracked feature: one transpose in C
+                values = list(zip(*map(itemgetter(*names), rows), strict=True))
+                present = len(names) * len(rows)
+            except KeyError:
+                values = [[row.get(name, _ABSENT) for row in rows] for name in names]
+                present = sum(len(rows) - column.count(_ABSENT) for column in values)
+        else:
+            values = [[row.get(name, _ABSENT) for row in rows] for name in names]
+            present = sum(len(rows) - column.count(_ABSENT) for column in values)
+        self.untracked_values += sum(map(len, rows)) - present
+        numeric = self._numeric
+        for name, column in zip(names, values, strict=True):
+            kinds = set(map(type, column))
+            if name in numeric:
+                if not kinds <= _NUMBERS:
+                    column = [v if type(v) in _NUMBERS else math.nan for v in column]
+            elif not kinds <= _LABELS:
+                column = [v if type(v) is str else _label(v) for v in column]
+            columns[name][start:stop] = column
+        if self._prediction_numeric:
+            if not set(map(type, predictions)) <= _NUMBERS:
+                predictions = [p if _is_number(p) else math.nan for p in predictions]
+        else:
+            predictions = [to_category(p) for p in predictions]
+        self._prediction_column[start:stop] = predictions
+        self._rows = stop
+        self._started_at = min(self._started_at, *timestamps)
+        self._ended_at = max(self._ended_at, *timestamps)
 
     def _collect(self, features: Mapping[str, Any], prediction: Any) -> None:
         if self._next is None:
@@ -395,6 +464,22 @@ class DriftMonitor:
 def _column(column: list[Any], n: int) -> list[Any]:
     """The first ``n`` values of a window column, as JSON-ready Python values."""
     return column[:n]
+
+
+_NUMBERS = frozenset((float, int))
+_LABELS = frozenset((str, type(None)))
+
+
+class _Absent:
+    """Marks a tracked feature a row does not hold."""
+
+
+_ABSENT = _Absent()
+
+
+def _label(value: Any) -> str | None:
+    """A categorical window value: ``None`` when missing or absent, else its label."""
+    return None if value is None or value is _ABSENT else to_category(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -27,6 +27,8 @@ __all__ = ["LABEL_DELAY_BUCKETS", "ModelMonitor", "ModelSnapshot", "Payload"]
 Payload = tuple[str, Any, str, tuple[str, ...]]
 
 _STATE_VERSION: Final = 1
+#: Rows of predictions that wait, at most, for the drift windows (see ModelMonitor.flush).
+FLUSH_ROWS: Final = 512
 
 LABEL_DELAY_BUCKETS: Final[tuple[float, ...]] = (
     60.0,
@@ -112,6 +114,12 @@ class ModelMonitor:
         self._delay_sum = 0.0
         self.dirty = False  # state moved since the last snapshot
         self.last_joined_at: float | None = None
+        # Rows taken but not yet added to the drift windows (see flush), and the
+        # positions among them of each segment's rows.
+        self._times: list[float] = []
+        self._rows: list[Mapping[str, Any]] = []
+        self._predictions: list[Any] = []
+        self._segment_rows: dict[tuple[str, str], list[int]] = {}
         self.snapshot = self._snapshot()
 
     def _policy(self) -> DriftPolicy:
@@ -132,7 +140,11 @@ class ModelMonitor:
     # -- predictions ------------------------------------------------------------------
 
     def on_prediction(self, timestamp: float, event: Prediction) -> Payload:
-        """Take a prediction; returns what the join store keeps for it."""
+        """Take a prediction; returns what the join store keeps for it.
+
+        Its row waits for :meth:`flush`, which adds the rows taken since the last one
+        to the drift windows a column at a time.
+        """
         self.dirty = True
         if event.model_version is not None and event.model_version != self.version:
             self.version = event.model_version
@@ -141,21 +153,52 @@ class ModelMonitor:
             while len(self._versions) > self.limits.max_versions:
                 old, _ = self._versions.popitem(last=False)
                 self._version_outcomes.pop(old, None)
-        report = self.drift.add(timestamp, event.features, event.prediction)
-        if report is not None:
-            self._on_report(report)
+        row = len(self._rows)
+        self._times.append(timestamp)
+        self._rows.append(event.features)
+        self._predictions.append(event.prediction)
         segments = []
         for key, cap in self._segment_values.items():
             raw = event.segment.get(key)
             value = "" if raw is None else cap(raw)
             segments.append(value)
             if value:
-                monitor = self._segment_drift.get((key, value))
-                if monitor is None:
-                    monitor = self._segment_drift[(key, value)] = self._drift_monitor(None)
-                monitor.add(timestamp, event.features, event.prediction)
+                waiting = self._segment_rows.get((key, value))
+                if waiting is None:
+                    waiting = self._segment_rows[(key, value)] = []
+                    if (key, value) not in self._segment_drift:
+                        self._segment_drift[(key, value)] = self._drift_monitor(None)
+                waiting.append(row)
         self.signals.prediction()
+        if row + 1 >= FLUSH_ROWS:
+            self._flush_rows()
         return (self.name, event.prediction, event.model_version or "", tuple(segments))
+
+    def flush(self) -> None:
+        """Apply the work that waits: the rows taken by :meth:`on_prediction` and the
+        outcomes' concept-drift updates (:meth:`OutcomeTracker.flush`).
+
+        Rows wait until ``FLUSH_ROWS`` of them are taken, or until a snapshot or a
+        state is taken, which flush first: the drift windows then take them a column
+        at a time, with the same results as one row at a time.
+        """
+        self._flush_rows()
+        if self._outcomes is not None:
+            self._outcomes.flush()
+
+    def _flush_rows(self) -> None:
+        if self._rows:
+            times, rows, predictions = self._times, self._rows, self._predictions
+            self._times, self._rows, self._predictions = [], [], []
+            for report in self.drift.add_many(times, rows, predictions):
+                self._on_report(report)
+            for key, indices in self._segment_rows.items():
+                self._segment_drift[key].add_many(
+                    [times[i] for i in indices],
+                    [rows[i] for i in indices],
+                    [predictions[i] for i in indices],
+                )
+            self._segment_rows.clear()
 
     def _on_report(self, report: WindowReport) -> None:
         check = report.prediction
@@ -227,6 +270,7 @@ class ModelMonitor:
     def to_state(self, refs: dict[str, ModelReference] | None = None) -> dict[str, Any]:
         """JSON-safe state of everything tracked; see :meth:`load_state` (and
         :meth:`DriftMonitor.to_state` for ``refs``)."""
+        self.flush()
 
         def tracker(t: OutcomeTracker | None) -> dict[str, Any] | None:
             return None if t is None else t.to_state()
@@ -298,6 +342,7 @@ class ModelMonitor:
 
     def refresh(self) -> None:
         """Rebuild the snapshot the metrics read (called by the loop, not per event)."""
+        self.flush()
         self.snapshot = self._snapshot()
         self.dirty = False
 

@@ -8,6 +8,7 @@ per-example error.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -34,6 +35,8 @@ _BINARY_ONLY: Final = frozenset({"ddm", "eddm"})
 BASELINE_WINDOWS: Final = 2
 #: Relative worsening of the MAE that counts as a regression model's drop.
 MAE_DROP: Final = 0.2
+#: Errors that wait, at most, for the concept detectors (see OutcomeTracker.flush).
+FLUSH_ERRORS: Final = 4096
 
 
 class OutcomeTracker:
@@ -89,24 +92,46 @@ class OutcomeTracker:
         self._baseline_mae: float | None = None
         self._mae_streak = 0
         self.dropped = False
+        self._errors: list[float] = []  # waiting for the detectors (see flush)
+        self._times: list[float] = []
 
     def add(self, prediction: object, label: object, timestamp: float) -> bool:
-        """Add one joined pair; ``False`` if it does not fit the task."""
+        """Add one joined pair; ``False`` if it does not fit the task.
+
+        The concept detectors read its error at the next :meth:`flush`: once
+        ``FLUSH_ERRORS`` wait, or when asked (before a snapshot or a state is taken).
+        """
         error = error_of(self.task, prediction, label, self.threshold)
-        if error is None:
+        if error is None or not math.isfinite(error):  # |1e308 - -1e308| overflows
             return False
-        self.performance.add(prediction, label)
+        self.performance.put(prediction, label)
         self.pairs += 1
-        for name, detector in self.detectors.items():
-            detector.update(error)
-            if detector.drift_detected:
-                self.concept_drifts[name] += 1
-                self.last_concept_drift = timestamp
+        if self.detectors:
+            self._errors.append(error)
+            self._times.append(timestamp)
+            if len(self._errors) >= FLUSH_ERRORS:
+                self.flush()
         self._window_errors += error
         self._window_pairs += 1
         if self._window_pairs >= self.window:
             self._close_window()
         return True
+
+    def flush(self) -> None:
+        """Feed the errors added since the last flush to the concept detectors, as
+        one ``update_many`` per detector; the same detections as one update per pair."""
+        if not self._errors:
+            return
+        errors, times = self._errors, self._times
+        self._errors, self._times = [], []
+        latest = -1
+        for name, detector in self.detectors.items():
+            found = detector.update_many(errors)
+            if found.size:
+                self.concept_drifts[name] += int(found.size)
+                latest = max(latest, int(found[-1]))
+        if latest >= 0:
+            self.last_concept_drift = times[latest]
 
     def _close_window(self) -> None:
         n, errors = self._window_pairs, self._window_errors
@@ -138,6 +163,7 @@ class OutcomeTracker:
 
     def to_state(self) -> dict[str, Any]:
         """JSON-safe state; :meth:`load_state` on a tracker built alike takes it over."""
+        self.flush()
         return {
             "performance": self.performance.to_state(),
             "detectors": {name: d.to_state() for name, d in self.detectors.items()},
@@ -154,6 +180,7 @@ class OutcomeTracker:
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
+        self._errors, self._times = [], []
         if set(state["detectors"]) != set(self.detectors):
             raise ValueError("the concept detectors differ from the configured ones")
         self.performance = PerformanceWindow.from_state(state["performance"])

@@ -128,19 +128,21 @@ class PerformanceWindow:
         """Add a pair; ``False`` (and nothing kept) if it does not fit the task."""
         if error_of(self.task, prediction, label, self.threshold) is None:
             return False
+        self.put(prediction, label)
+        return True
+
+    def put(self, prediction: Any, label: Any) -> None:
+        """Add a pair known to fit the task (``error_of`` is not ``None`` for it)."""
         pred: Any
         lab: Any
         if self.task == "multiclass":
             pred, lab = str(prediction), str(label)
-        elif self.task == "binary":
-            pred, lab = float(prediction), _binary_label(label)  # type: ignore[arg-type]
-        else:
-            pred, lab = float(prediction), float(label)  # type: ignore[arg-type]
+        else:  # a binary label is a bool, 0 or 1 here: float() is its 0/1
+            pred, lab = float(prediction), float(label)
         self._pred[self._next] = pred
         self._label[self._next] = lab
         self._next = (self._next + 1) % self.size
         self._count = min(self._count + 1, self.size)
-        return True
 
     def metrics(self) -> dict[str, float]:
         """Metrics over the window; empty while the window is empty."""

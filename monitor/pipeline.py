@@ -6,7 +6,7 @@ Used by the daemon's loop and by ``driftline replay`` alike, so both compute the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
 from monitor.config import Settings
@@ -85,6 +85,24 @@ class Pipeline:
 
         ``shard`` is the partition number of its record (topics are co-partitioned).
         """
+        status = self._process(event, timestamp, shard)
+        monitor = self._models.get(event.model)
+        if monitor is not None:
+            monitor.flush()
+        return status
+
+    def process_many(self, events: Iterable[tuple[Event, float, int]]) -> list[Status]:
+        """Apply valid events in order; returns their statuses.
+
+        Joins, counts and signals are applied event by event. The models' drift windows
+        and concept detectors take rows and errors in bulk, a column or a detector at a
+        time, when enough wait or before a snapshot or state is taken
+        (:meth:`ModelMonitor.flush`): what the snapshots and states show is what one
+        :meth:`process` per event would give.
+        """
+        return [self._process(event, timestamp, shard) for event, timestamp, shard in events]
+
+    def _process(self, event: Event, timestamp: float, shard: int) -> Status:
         monitor = self.monitor(event.model, shard)
         if isinstance(event, Prediction):
             key = event.model + _SEP + event.id

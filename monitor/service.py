@@ -231,8 +231,8 @@ class Service:
             )
             return None
         # The batch's effects are applied only once its dead letters are safe.
-        for stream, event, timestamp, shard in valid:
-            status = pipeline.process(event, timestamp, shard)
+        statuses = pipeline.process_many((event, time, shard) for _, event, time, shard in valid)
+        for (stream, event, timestamp, shard), status in zip(valid, statuses, strict=True):
             stats = shards[shard]
             stats.events[(stream, models.known(event.model) or OTHER, status)] += 1
             stats.event_time(stream, timestamp)

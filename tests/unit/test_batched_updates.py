@@ -1,0 +1,133 @@
+"""Rows and errors taken in bulk give what one update per event gives.
+
+The daemon hands the drift windows a model's rows in stretches and the concept
+detectors their errors in batches; these tests feed the same seeded streams one event
+at a time and in random stretches, and compare every report and the whole state.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from monitor.drift import DriftMonitor, WindowReport
+from monitor.outcomes import FLUSH_ERRORS, OutcomeTracker
+
+Row = tuple[float, dict[str, Any], Any]
+
+
+def _rows(seed: int, n: int, categorical_prediction: bool) -> list[Row]:
+    """Seeded rows with drift halfway, absent and untracked features, and values of
+    every type a decoded event can hold in the wrong places (after the first 400 rows,
+    from which the reference is learned)."""
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    t = 1_000.0
+    for i in range(n):
+        features: dict[str, Any] = {}
+        for j in range(5):
+            if rng.random() < 0.95:
+                roll = rng.random() if i > 400 else 1.0
+                value: Any = rng.gauss(1.5 if i > n // 2 else 0.0, 1.0)
+                if roll < 0.02:
+                    value = None
+                elif roll < 0.03:
+                    value = True
+                elif roll < 0.04:
+                    value = "text"
+                features[f"num_{j}"] = value
+        for j in range(2):
+            if rng.random() < 0.97:
+                roll = rng.random() if i > 400 else 0.0
+                label: Any = rng.choice("abc") if roll < 0.9 else None
+                if roll > 0.95:
+                    label = rng.choice([3.0, False])
+                features[f"cat_{j}"] = label
+        if i > 400 and rng.random() < 0.02:
+            features["unseen"] = 1.0
+        if categorical_prediction:
+            prediction: Any = rng.choice(["yes", "no", 1.0])
+        else:
+            prediction = rng.random() if i < 400 or rng.random() < 0.98 else "text"
+        t += rng.random() * 0.5
+        rows.append((t, features, prediction))
+    return rows
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _reports(reports: list[WindowReport]) -> str:
+    return _text([r.to_state() for r in reports])
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_drift_monitor_rows_in_stretches_equal_rows_one_by_one(seed: int) -> None:
+    rng = random.Random(seed)
+    settings: dict[str, Any] = {
+        "reference_size": rng.choice([60, 300]),
+        "window_size": rng.choice([40, 100, 257]),
+        "window_seconds": rng.choice([None, 5.0, 30.0]),
+        "min_window": rng.choice([10, 100]),
+        "rolling": rng.choice([False, True]),
+    }
+    rows = _rows(seed, 2_500, categorical_prediction=seed % 3 == 0)
+    one = DriftMonitor("m", None, **settings)
+    many = DriftMonitor("m", None, **settings)
+    one_reports = [r for r in (one.add(*row) for row in rows) if r is not None]
+    many_reports: list[WindowReport] = []
+    start = 0
+    while start < len(rows):
+        stretch = rows[start : start + rng.choice([1, 2, 7, 64, 600])]
+        start += len(stretch)
+        times, features, predictions = zip(*stretch, strict=True)
+        many_reports += many.add_many(list(times), list(features), list(predictions))
+    assert len(one_reports) >= 5
+    # The shift is found, unless a short rolling reference learned it away.
+    assert any(r.drifted for r in one_reports) or one.refreshes > 0
+    assert _reports(many_reports) == _reports(one_reports)
+    assert _text(many.to_state()) == _text(one.to_state())
+    assert many.untracked_values == one.untracked_values > 0
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_outcome_tracker_batched_detections_equal_one_update_per_pair(task: str) -> None:
+    rng = random.Random(7)
+    detectors = ("adwin", "page_hinkley", "cusum", "kswin") + (
+        ("ddm", "eddm") if task == "binary" else ()
+    )
+    pairs = []
+    for i in range(3 * FLUSH_ERRORS):
+        worse = i > FLUSH_ERRORS  # the model gets worse after the first batch
+        if task == "binary":
+            label = float(rng.random() < 0.5)
+            right = rng.random() < (0.7 if worse else 0.9)
+            pairs.append((label if right else 1.0 - label, label))
+        else:
+            label = rng.gauss(0.0, 1.0)
+            pairs.append((label + rng.gauss(0.0, 2.0 if worse else 1.0), label))
+    batched = OutcomeTracker(task, detectors=detectors)  # type: ignore[arg-type]
+    reference = OutcomeTracker(task, detectors=detectors)  # type: ignore[arg-type]
+    for i, (prediction, label) in enumerate(pairs):
+        assert batched.add(prediction, label, float(i))
+        assert reference.add(prediction, label, float(i))
+        reference.flush()  # one update per pair
+        if rng.random() < 0.001:
+            batched.flush()
+    state = batched.to_state()  # flushes what waits
+    assert sum(batched.concept_drifts.values()) > 0
+    assert batched.concept_drifts == reference.concept_drifts
+    assert batched.last_concept_drift == reference.last_concept_drift
+    assert _text(state) == _text(reference.to_state())
+
+
+def test_outcome_tracker_skips_a_pair_whose_error_overflows() -> None:
+    tracker = OutcomeTracker("regression")
+    assert not tracker.add(1e308, -1e308, 0.0)
+    assert tracker.add(1.0, 0.5, 1.0)
+    tracker.flush()
+    assert tracker.pairs == 1
