@@ -21,6 +21,7 @@ cuts run, only for a detection at the batch's last value.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ Counts = tuple[Ints, Ints]  # buckets ever added to each row and kept, per tick
 Row = Floats | list[float]  # one level of the tree: numpy, or a list once it is short
 
 FIRST_CHUNK = 16384  # values per chunk after a (re)start; chunks double while nothing fires
+LARGEST_CHUNK = 65536  # ... up to this many
 SLACK = 1e-9  # relative margin of the vectorised cut test; passing ticks are replayed exactly
 BLOCK = 8192  # boundaries x ticks per block of the cut test, to stay in cache
 SHORT_BATCH = 256  # batches shorter than this go through the loop of updates
@@ -52,12 +54,13 @@ def run(adwin: ADWIN, values: Floats) -> list[int] | None:
     if not _is_aligned(adwin):
         return None
     hits: list[int] = []
+    scratch = _Scratch(min(values.size, LARGEST_CHUNK))
     start, chunk = 0, FIRST_CHUNK
     while start < values.size:
         stop = min(values.size, start + chunk)
-        found = _scan(adwin, values[start:stop], stop == values.size)
+        found = _scan(adwin, values[start:stop], stop == values.size, scratch)
         if found is None:
-            start, chunk = stop, 2 * chunk
+            start, chunk = stop, min(2 * chunk, LARGEST_CHUNK)
             continue
         hits.append(start + found)
         start += found + 1
@@ -72,13 +75,14 @@ def _kept(m: int, max_buckets: int) -> int:
     return m if m <= max_buckets else max_buckets - 1 + (m - max_buckets - 1) % 2
 
 
-def _rows(n: int, max_buckets: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=64)  # a chunk asks for the same n up to three times
+def _rows(n: int, max_buckets: int) -> tuple[tuple[int, int], ...]:
     """Per row: (buckets ever added, buckets kept) after ``n`` values, while any were added."""
     rows = [(n, _kept(n, max_buckets))]
     while True:
         added = (rows[-1][0] - rows[-1][1]) // 2
         if added == 0:
-            return rows
+            return tuple(rows)
         rows.append((added, _kept(added, max_buckets)))
 
 
@@ -92,7 +96,7 @@ def _is_aligned(adwin: ADWIN) -> bool:
     )
 
 
-def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
+def _scan(adwin: ADWIN, x: Floats, ends_batch: bool, scratch: _Scratch) -> int | None:
     """Read the chunk ``x`` from an aligned state; the position of its first detection.
 
     With no detection the state is moved to the end of the chunk; with one at the last
@@ -106,6 +110,7 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
     stop_rows = _rows(n_stop, m_buckets)
 
     # The pairwise tree: level i from the first bucket still kept at the chunk's start.
+    scratch.used = 0
     totals: list[Row] = []
     squares: list[Row] = []
     bases: list[int] = []
@@ -119,7 +124,8 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
             squares.append(kept_square + new_squares)
         else:
             plain = not any(adwin._squares[0])  # row 0 holds single values only
-            total, square = _level(i, x, totals, squares, kept_total, kept_square, plain)
+            starting = kept_total, kept_square
+            total, square = _level(i, x, totals, squares, starting, plain, scratch)
             totals.append(total)
             squares.append(square)
         added, kept = start_rows[i] if i < len(start_rows) else (0, 0)
@@ -127,17 +133,17 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
 
     # Running total and sum of squared deviations after each value, as _insert computes
     # them: ((n - 1) * d * d) / n with d = x - total / (n - 1), accumulated left to right.
-    counts = np.arange(n_start, n_stop + 1, dtype=np.float64)
+    counts = np.add(scratch.steps[: x.size + 1], n_start, out=scratch.counts[: x.size + 1])
     before, after = counts[:-1], counts[1:]
-    running = np.empty(x.size + 1)
+    running = scratch.running[: x.size + 1]
     running[0] = adwin._total
     running[1:] = x
     np.cumsum(running, out=running)
-    square_sums = np.empty(x.size + 1)
+    square_sums = scratch.square_sums[: x.size + 1]
     square_sums[0] = adwin._square_sum
     step = square_sums[1:]
     with np.errstate(divide="ignore", invalid="ignore"):
-        deviation = np.divide(running[:-1], before)
+        deviation = np.divide(running[:-1], before, out=scratch.deviation[: x.size])
         np.subtract(x, deviation, out=deviation)
         np.multiply(before, deviation, out=step)
         step *= deviation
@@ -166,32 +172,66 @@ def _scan(adwin: ADWIN, x: Floats, ends_batch: bool) -> int | None:
     return None
 
 
+class _Scratch:
+    """Arrays reused by the chunks of one batch, as long as its longest chunk.
+
+    A fresh array of that size costs a page fault per 4 KiB when first written, about
+    as much as the arithmetic done on it. Besides the running sums, the levels of the
+    tree are cut from one buffer (:meth:`array`), which is handed out again from its
+    start at each chunk.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.steps = np.arange(size + 1, dtype=np.float64)
+        self.counts = np.empty(size + 1)
+        self.running = np.empty(size + 1)
+        self.square_sums = np.empty(size + 1)
+        self.deviation = np.empty(size)
+        # Row 0 (size), then three arrays of each level above (1.5 size in all) + kept buckets.
+        self.tree = np.empty(3 * size + 1024)
+        self.used = 0
+
+    def array(self, size: int) -> Floats:
+        """An uninitialised array of ``size`` floats, valid until the next chunk starts."""
+        if self.used + size > self.tree.size:
+            return np.empty(size)
+        self.used += size
+        return self.tree[self.used - size : self.used]
+
+
 def _level(
     i: int,
     x: Floats,
     totals: list[Row],
     squares: list[Row],
-    kept_total: list[float],
-    kept_square: list[float],
+    kept: tuple[list[float], list[float]],
     plain: bool,
+    scratch: _Scratch,
 ) -> tuple[Floats, Floats]:
-    """Level ``i`` of the tree in numpy: the start's kept buckets, then the new ones;
-    ``plain`` if row 0 holds single values only (all squares 0)."""
-    if i == 0 and plain:  # a read-only view of zeros
-        return (
-            np.concatenate((kept_total, x)) if kept_total else x,
-            np.broadcast_to(0.0, len(kept_total) + x.size),
-        )
+    """Level ``i`` of the tree in numpy: the start's ``kept`` buckets (totals, squares),
+    then the new ones; ``plain`` if row 0 holds single values only (all squares 0)."""
+    kept_total, kept_square = kept
+    k = len(kept_total)
     if i == 0:
-        new_total, new_square = x, np.zeros(x.size)
-    elif i == 1 and plain:
-        new_total, new_square = _merge_values(np.asarray(totals[0]))
+        total = x
+        if k:
+            total = scratch.array(k + x.size)
+            total[:k], total[k:] = kept_total, x
+        if plain:  # a read-only view of zeros
+            return total, np.broadcast_to(0.0, k + x.size)
+        square = scratch.array(k + x.size)
+        square[:k], square[k:] = kept_square, 0.0
+        return total, square
+    below = np.asarray(totals[-1])
+    pairs = below.size // 2
+    total, square = scratch.array(k + pairs), scratch.array(k + pairs)
+    total[:k], square[:k] = kept_total, kept_square
+    if i == 1 and plain:
+        _merge_values(below, total[k:], square[k:])
     else:
-        below_total, below_square = np.asarray(totals[-1]), np.asarray(squares[-1])
-        new_total, new_square = _merge_pairs(below_total, below_square, 1 << (i - 1))
-    if not kept_total:
-        return new_total, new_square
-    return np.concatenate((kept_total, new_total)), np.concatenate((kept_square, new_square))
+        below_square = np.asarray(squares[-1])
+        _merge_pairs(below, below_square, 1 << (i - 1), (total[k:], square[k:]), scratch)
+    return total, square
 
 
 def _cuts_at(
@@ -256,43 +296,52 @@ def _listed(row: Row) -> list[float]:
     return row if isinstance(row, list) else row.tolist()
 
 
-def _merge_values(x: Floats) -> tuple[Floats, Floats]:
+def _merge_values(x: Floats, total: Floats, square: Floats) -> None:
     """:func:`_merge_pairs` of single values, whose squares are 0: 0 + 0 + s is s."""
-    pairs = x.size // 2
+    pairs = total.size
     first, second = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2]
-    difference = np.subtract(first, second)
-    spread = np.multiply(difference, 0.5)
-    spread *= difference
-    return first + second, spread
+    difference = np.subtract(first, second, out=total)  # total holds it for a while
+    np.multiply(difference, 0.5, out=square)
+    square *= difference
+    np.add(first, second, out=total)
 
 
-def _merge_pairs(totals: Floats, squares: Floats, size: int) -> tuple[Floats, Floats]:
-    """Merge buckets (0, 1), (2, 3), ... of one row with the operations of _merge_two_oldest.
+def _merge_pairs(
+    totals: Floats, squares: Floats, size: int, out: tuple[Floats, Floats], scratch: _Scratch
+) -> None:
+    """Merge buckets (0, 1), (2, 3), ... of one row with the operations of _merge_two_oldest,
+    into ``out`` (totals, squares).
 
     Dividing by a power of two and multiplying by its inverse round alike, so the means
     are taken by multiplication.
     """
-    pairs = totals.size // 2
+    total, square = out
+    pairs = total.size
     first, second = totals[0 : 2 * pairs : 2], totals[1 : 2 * pairs : 2]
-    difference = first * (1.0 / size) if size > 1 else first.copy()
-    difference -= second * (1.0 / size) if size > 1 else second
+    difference = scratch.array(pairs)
+    if size > 1:
+        np.multiply(first, 1.0 / size, out=difference)
+        difference -= np.multiply(second, 1.0 / size, out=total)  # total as scratch
+    else:
+        np.subtract(first, second, out=difference)
     weight = size * size / (size + size)
-    merged = np.add(squares[0 : 2 * pairs : 2], squares[1 : 2 * pairs : 2])
-    spread = np.multiply(difference, weight)
+    np.add(squares[0 : 2 * pairs : 2], squares[1 : 2 * pairs : 2], out=square)
+    spread = np.multiply(difference, weight, out=total)
     spread *= difference
-    merged += spread
-    return first + second, merged
+    square += spread
+    np.add(first, second, out=total)
 
 
-def _counts(ticks: Ints, max_buckets: int, rows: int) -> Counts:
-    """Buckets ever added to each row (axis 0) at each tick (axis 1), and buckets kept.
+def _counts(ticks: Ints, max_buckets: int, low: int, high: int) -> Counts:
+    """Buckets ever added to rows ``low`` to ``high - 1`` (axis 0) at each tick (axis 1),
+    and buckets kept.
 
     Row r + 1 receives (m - kept) / 2 = floor((m - M + 1) / 2) of the m buckets added to
     row r while m > M (the kept M - 1 or M make the rest even), else none, so m + M - 1
     halves from row to row: m_r = max(0, floor((n + M - 1) / 2**r) - M + 1). ``_kept``
     without a branch: min(m, M - 1 + (m - M - 1) mod 2) is m up to M.
     """
-    shifts = np.arange(rows, dtype=np.int64)[:, None]
+    shifts = np.arange(low, high, dtype=np.int64)[:, None]
     added = (ticks + (max_buckets - 1))[None, :] >> shifts
     added -= max_buckets - 1
     np.maximum(added, 0, out=added)
@@ -312,10 +361,9 @@ def _prefix_by_position(adwin: ADWIN, x: Floats, running: Floats) -> tuple[Float
     start's buckets summed, then the running totals moved by what that sum and the
     start's total differ.
     """
-    pieces = [np.asarray(row, np.float64) for row in reversed(adwin._totals)]
-    rows = len(adwin._totals)
-    sizes = np.repeat(1 << np.arange(rows - 1, -1, -1), [len(row) for row in pieces])
-    old = np.concatenate(pieces)
+    rows = adwin._totals[::-1]
+    old = np.array([total for row in rows for total in row], dtype=np.float64)
+    sizes = np.repeat(1 << np.arange(len(rows) - 1, -1, -1), [len(row) for row in rows])
     n_start = adwin._width
     prefix = np.empty(n_start + x.size + 1)
     prefix[0] = 0.0
@@ -349,11 +397,13 @@ def _passing_ticks(
     Rows of buckets larger than ``4 * clock`` keep their boundaries for four ticks or
     more, so they are first screened once per run of such ticks with a bound that holds
     at each of them (:func:`_held_runs`); only the ticks of a run that passes it test
-    those rows tick by tick. The smaller rows are tested at every tick.
+    those rows tick by tick. The smaller rows are tested at every tick: once the window
+    is long enough, first by the cheaper and looser :class:`_Steady` screen, and
+    exactly only at the ticks that pass it.
     """
     m_buckets, shortest = adwin.max_buckets, adwin.min_window_length
     prefix, error = _prefix_by_position(adwin, x, running)
-    counts = _counts(ticks, m_buckets, len(_rows(int(ticks[-1]), m_buckets)))
+    rows = len(_rows(int(ticks[-1]), m_buckets))
     width = ticks.astype(np.float64)
     delta_prime = np.log(2.0 * np.log(width) / adwin.delta)
     variance = np.maximum(square_sums[ticks - n_start] / width, 0.0)
@@ -371,30 +421,136 @@ def _passing_ticks(
     c_linear = 2.0 / 3.0 * delta_prime * span * (1.0 - SLACK) / width - 4.0 * error
     mean = running[ticks - n_start] / width
     test = _Test(prefix, mean, c_sqrt, c_linear, span - 0.5, shortest - 0.75)
-    rows = counts[0].shape[0]
     # Rows of buckets of up to 4 clock periods are tested at every tick; rows whose every
     # boundary leaves fewer than l newer values can never cut.
     split = min(rows, adwin.clock.bit_length() + 2)
     lowest = 0
     while lowest < split and (m_buckets << (lowest + 1)) - (1 << lowest) - m_buckets < shortest:
         lowest += 1
-    recheck = _held_runs(test, counts, split, rows, m_buckets) if split < rows else None
-    every = _boundaries(counts, lowest, split, m_buckets) if lowest < split else None
-    held_rows = _boundaries(counts, split, rows, m_buckets) if recheck is not None else None
+    held = _counts(ticks, m_buckets, split, rows)
+    recheck = _held_runs(test, held, split, rows, m_buckets) if split < rows else None
+
+    def every(cols: slice | Ints) -> Bools:
+        """The exact test of the rows tested every tick at the ticks ``cols``."""
+        if lowest == split:
+            return np.zeros(ticks[cols].size, dtype=np.bool_)
+        counts = _counts(ticks[cols], m_buckets, lowest, split)
+        return test.passes(_boundaries(counts, lowest, split, m_buckets), cols)
+
     # Blocks of ticks small enough for the temporaries to stay in cache.
     step = max(16, BLOCK // (max(split - lowest, 1) * m_buckets))
-    for low in range(0, ticks.size, step):
-        cols = slice(low, low + step)
-        passed = test.passes(every, cols, ticks.size)
-        if recheck is not None:
-            again = np.nonzero(recheck[cols])[0]
+    steady = None
+    if lowest < split:
+        steady = _Steady(adwin, ticks, width, test, (lowest, split), step)
+    for low, high, screened in _blocks(ticks.size, step, steady):
+        cols = slice(low, high)
+        if screened and steady is not None:
+            passed = steady.passes(test, low, high)
+            again = np.nonzero(passed)[0]
             if again.size:
-                passed[again] |= test.passes(held_rows, again + low, ticks.size)
+                passed[again] = every(again + low)
+        else:
+            passed = every(cols)
+        if recheck is not None:
+            again = np.nonzero(recheck[cols])[0] + low
+            if again.size:
+                held_rows = _boundaries(held, split, rows, m_buckets, again)
+                passed[again - low] |= test.passes(held_rows, again)
         for tick in ticks[cols][passed]:
             yield int(tick)
 
 
 Boundaries = tuple[Ints, Ints, Ints]
+
+
+class _Steady:
+    """A looser test without a square root per boundary, for the rows tested every tick
+    (``lowest`` to ``split - 1``) once their boundaries repeat.
+
+    Once the last of these rows has been added ``M - 1`` buckets, each of them keeps
+    ``M - 1`` or ``M`` by the parity of the buckets added to it (:func:`_counts`), so the
+    newer-part lengths ``n1`` of their boundaries depend on ``n mod 2**split`` alone:
+    they repeat every ``period`` ticks, and :func:`_steady_table` reads them once per
+    setting. Then ``b = n1 - l + 3/4`` is fixed per boundary and phase, and ``a = n0 -
+    l + 3/4`` is at least ``n - L - l + 3/4`` with ``L`` the largest ``n1``, so the
+    bound ``sqrt(c_sqrt a b) + c_linear`` of :func:`_passing_ticks` is at least ``u w +
+    c_linear`` with ``u = sqrt(c_sqrt (n - L - l + 3/4))`` per tick and ``w = sqrt(b)``
+    per boundary (infinite where ``b < 0``: those boundaries are never tested). The gap
+    is computed as in :meth:`_Test.exceeds`. The screen starts at the first tick with
+    ``n >= 2 M 2**split > 2 L``, where ``u`` is within a factor sqrt(2) of its exact
+    value, and soon much closer.
+    """
+
+    def __init__(
+        self,
+        adwin: ADWIN,
+        ticks: Ints,
+        width: Floats,
+        test: _Test,
+        rows: tuple[int, int],
+        block: int,
+    ) -> None:
+        self.ticks, self.clock = ticks, adwin.clock
+        self.newer, self.w, largest, self.period = _steady_table(
+            adwin.max_buckets, adwin.clock, *rows, test.shift, block
+        )
+        self.first = int(np.searchsorted(ticks, adwin.max_buckets << (rows[1] + 1)))
+        least_a = np.subtract(width, largest + test.shift)
+        np.maximum(least_a, 0.0, out=least_a)
+        least_a *= test.c_sqrt
+        self.u = np.sqrt(least_a, out=least_a)
+
+    def passes(self, test: _Test, low: int, high: int) -> Bools:
+        """Per tick ``low`` to ``high - 1`` (from ``first``, at most ``block`` ticks):
+        whether any boundary passes the looser test."""
+        cols = slice(low, high)
+        phase = int(self.ticks[low]) // self.clock % self.period
+        columns = slice(phase, phase + high - low)
+        n0 = np.subtract(self.ticks[cols], self.newer[:, columns])
+        gap = np.take(test.prefix, n0)
+        position = n0.astype(np.float64)
+        position *= test.mean[cols]
+        gap -= position
+        np.abs(gap, out=gap)
+        bound = np.multiply(self.u[cols], self.w[:, columns], out=position)
+        bound += test.c_linear[cols]
+        passed = np.greater(gap, bound)
+        anywhere: Bools = np.logical_or.reduce(passed, axis=0)
+        return anywhere
+
+
+@functools.lru_cache(maxsize=8)
+def _steady_table(
+    m_buckets: int, clock: int, lowest: int, split: int, shift: float, block: int
+) -> tuple[Ints, Floats, int, int]:
+    """:class:`_Steady`'s ``n1`` and ``w``, one row per boundary and one column per tick
+    from phase 0 (``n / clock`` a multiple of the period) for ``block`` ticks from any
+    phase; the largest ``n1`` and the period. The same for every batch with these
+    settings, so made once (read-only)."""
+    period = (1 << split) // math.gcd(clock, 1 << split)
+    start = m_buckets << (split + 1)
+    start += -start % (clock * period)
+    ticks = np.arange(start, start + clock * period, clock, dtype=np.int64)
+    counts = _counts(ticks, m_buckets, lowest, split)
+    newer = ticks - _positions(_boundaries(counts, lowest, split, m_buckets), slice(None))
+    newer = np.tile(newer, -(-block // period) + 1)
+    b = newer - shift
+    w = np.full(b.shape, np.inf)
+    np.sqrt(b, out=w, where=b > 0.0)
+    newer.flags.writeable = w.flags.writeable = False
+    return newer, w, int(newer.max()), period
+
+
+def _blocks(size: int, step: int, steady: _Steady | None) -> Iterator[tuple[int, int, bool]]:
+    """Blocks of ``step`` ticks or so, in order: (low, high, whether the steady screen
+    covers them)."""
+    first = steady.first if steady is not None else size
+    low = 0
+    for end, width, screened in ((first, step, False), (size, step, True)):
+        while low < end:
+            high = min(end, low + width)
+            yield low, high, screened
+            low = high
 
 
 class _Test:
@@ -412,11 +568,9 @@ class _Test:
         self.prefix, self.mean, self.shift = prefix, mean, shift
         self.c_sqrt, self.c_linear, self.span_b = c_sqrt, c_linear, span_b
 
-    def passes(self, boundaries: Boundaries | None, cols: slice | Ints, ticks: int) -> Bools:
-        """Per tick of ``cols`` (of ``ticks``): whether any of ``boundaries`` may cut there."""
-        if boundaries is None:
-            return np.zeros(ticks, dtype=np.bool_)[cols]
-        n0 = _positions(boundaries, cols)
+    def passes(self, boundaries: Boundaries, cols: slice | Ints) -> Bools:
+        """Per tick of ``cols``: whether any of ``boundaries`` (at those ticks) may cut there."""
+        n0 = _positions(boundaries, slice(None))
         c_sqrt, c_linear, span_b = self.c_sqrt[cols], self.c_linear[cols], self.span_b[cols]
         passed = self.exceeds(n0, self.mean[cols], None, c_sqrt, c_linear, span_b)
         return np.zeros(n0.shape[1], dtype=np.bool_) if passed is None else passed
@@ -464,12 +618,12 @@ def _boundaries(
     m_buckets: int,
     cols: slice | Ints = slice(None),
 ) -> Boundaries:
-    """Rows ``low`` to ``high - 1``, oldest first, at the ticks ``cols``, as (slots, merged,
-    added) arrays of shape (rows, M, 1), (rows, 1, ticks), (rows, 1, ticks): the
-    boundaries of row r at a tick are min(merged + s, added) * 2**r for slots s = 1..M."""
-    rows = slice(high - 1, low - 1 if low else None, -1)
+    """Rows ``low`` to ``high - 1`` (those of ``counts``), oldest first, at the ticks ``cols``,
+    as (slots, merged, added) arrays of shape (rows, M, 1), (rows, 1, ticks), (rows, 1,
+    ticks): the boundaries of row r at a tick are min(merged + s, added) * 2**r for slots
+    s = 1..M."""
     shifts = np.arange(high - 1, low - 1, -1, dtype=np.int64)[:, None, None]
-    ever, kept = counts[0][rows][:, cols], counts[1][rows][:, cols]
+    ever, kept = counts[0][::-1, cols], counts[1][::-1, cols]
     merged = np.subtract(ever, kept)[:, None, :]
     merged <<= shifts
     added = ever[:, None, :] << shifts
@@ -496,7 +650,7 @@ def _held_runs(test: _Test, counts: Counts, low: int, high: int, m_buckets: int)
     is too short at the run's start may not be at a later tick. Every tick of a run
     that passes is then tested exactly, row by row.
     """
-    added = counts[0][low]
+    added = counts[0][0]
     change = np.empty(added.size, dtype=bool)
     change[0] = True
     np.not_equal(added[1:], added[:-1], out=change[1:])

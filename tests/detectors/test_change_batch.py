@@ -128,3 +128,33 @@ def test_adwin_batch_ending_on_a_detection_leaves_the_loops_trimmed_window(
     assert batched.update_many(values[: first + 1]).tolist() == [first]
     assert batched.to_state() == reference.to_state()
     assert batched.width == reference.width
+
+
+@pytest.mark.parametrize(
+    ("max_buckets", "clock", "split"),
+    [(5, 32, 8), (5, 32, 5), (2, 1, 3), (3, 3, 4), (1, 7, 5), (4, 30, 7), (5, 1000, 12)],
+)
+def test_adwin_steady_screen_table_repeats_the_boundaries_of_every_tick(
+    max_buckets: int, clock: int, split: int
+) -> None:
+    """From 2 M 2**split values on, the newer-part lengths of the rows tested every tick
+    depend on the tick's phase alone: the table read once matches the boundaries worked
+    out tick by tick, from any phase."""
+    lowest, block = 1, 50
+    newer, w, largest, period = _adwin_batch._steady_table(
+        max_buckets, clock, lowest, split, 4.25, block
+    )
+    assert newer.shape[1] >= block + period
+    assert largest == newer.max()
+    start = -(-(max_buckets << (split + 1)) // clock) * clock
+    ticks = np.arange(start, start + clock * (3 * period + block), clock, dtype=np.int64)
+    counts = _adwin_batch._counts(ticks, max_buckets, lowest, split)
+    positions = _adwin_batch._positions(
+        _adwin_batch._boundaries(counts, lowest, split, max_buckets), slice(None)
+    )
+    expected = ticks - positions
+    for low in range(0, ticks.size - block, 7):
+        phase = int(ticks[low]) // clock % period
+        assert np.array_equal(newer[:, phase : phase + block], expected[:, low : low + block])
+    b = newer - 4.25  # b = n1 - l + 3/4, and w = sqrt(b), infinite where b <= 0
+    assert np.array_equal(w, np.where(b > 0.0, np.sqrt(np.maximum(b, 0.0)), np.inf))
