@@ -241,8 +241,9 @@ class DriftMonitor:
     ) -> None:
         """Write rows (that fit in the window) into its columns.
 
-        Numeric values that are not ``float`` or ``int`` (``bool`` included) are missing;
-        categorical ones become labels (:func:`~detectors.profile_builder.to_category`).
+        Numeric values that are not ``float`` or ``int`` (``bool`` included) are missing
+        (NaN, or ``None``, which becomes NaN when the window closes); categorical ones
+        become labels (:func:`~detectors.profile_builder.to_category`).
         Each column is one list comprehension, or one slice copy when every value
         already has the right type.
         """
@@ -268,8 +269,8 @@ class DriftMonitor:
         for name, column in zip(names, values, strict=True):
             kinds = set(map(type, column))
             if name in numeric:
-                if not kinds <= _NUMBERS:
-                    column = [v if type(v) in _NUMBERS else math.nan for v in column]
+                if not kinds <= _NUMBERS_OR_NONE:  # None stays: NaN in the array at close
+                    column = [v if type(v) in _NUMBERS_OR_NONE else math.nan for v in column]
             elif not kinds <= _LABELS:
                 column = [v if type(v) is str else _label(v) for v in column]
             columns[name][start:stop] = column
@@ -467,6 +468,7 @@ def _column(column: list[Any], n: int) -> list[Any]:
 
 
 _NUMBERS = frozenset((float, int))
+_NUMBERS_OR_NONE = frozenset((float, int, type(None)))
 _LABELS = frozenset((str, type(None)))
 
 
