@@ -6,6 +6,8 @@ Pure: events come in decoded, with their event time; nothing here does I/O.
 from __future__ import annotations
 
 import hashlib
+import math
+from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from monitor.config import LimitSettings, ModelConfig
 from monitor.drift import DriftMonitor, WindowReport
 from monitor.events import Prediction
 from monitor.outcomes import OutcomeTracker
-from monitor.performance import Task, infer_task
+from monitor.performance import Task, error_of, infer_task
 from monitor.reference import ModelReference
 from monitor.signals import SignalRates, SignalState
 from monitor.telemetry import OTHER, LabelCap
@@ -219,9 +221,11 @@ class ModelMonitor:
                 return
         if self._outcomes is None:
             self._outcomes = self._tracker()
-        if not self._outcomes.add(prediction, label, timestamp):
+        error = error_of(self.task, prediction, label, self.config.threshold)
+        if error is None or not math.isfinite(error):  # as OutcomeTracker.add decides
             self.joins["unusable"] += 1
             return
+        self._outcomes.add_checked(prediction, label, error, timestamp)
         self.joins["joined"] += 1
         self.last_joined_at = max(self.last_joined_at or timestamp, timestamp)
         self._delay_buckets[_bucket(max(delay_s, 0.0))] += 1
@@ -230,13 +234,13 @@ class ModelMonitor:
             tracker = self._version_outcomes.get(version)
             if tracker is None:
                 tracker = self._version_outcomes[version] = self._tracker(detectors=())
-            tracker.add(prediction, label, timestamp)
+            tracker.add_checked(prediction, label, error, timestamp)
         for key, value in zip(self.config.segments, segments, strict=False):
             if value:
                 tracker = self._segment_outcomes.get((key, value))
                 if tracker is None:
                     tracker = self._segment_outcomes[(key, value)] = self._tracker(detectors=())
-                tracker.add(prediction, label, timestamp)
+                tracker.add_checked(prediction, label, error, timestamp)
 
     def _tracker(self, detectors: tuple[str, ...] | None = None) -> OutcomeTracker:
         assert self.task is not None
@@ -393,10 +397,8 @@ class ModelMonitor:
 
 
 def _bucket(value: float) -> int:
-    for i, bound in enumerate(LABEL_DELAY_BUCKETS):
-        if value <= bound:
-            return i
-    return len(LABEL_DELAY_BUCKETS)
+    """The histogram bucket of ``value``: the first bound at or above it, or +Inf."""
+    return bisect_left(LABEL_DELAY_BUCKETS, value)
 
 
 # Segment values beyond the cap are tracked together under this label.

@@ -104,6 +104,12 @@ class OutcomeTracker:
         error = error_of(self.task, prediction, label, self.threshold)
         if error is None or not math.isfinite(error):  # |1e308 - -1e308| overflows
             return False
+        self.add_checked(prediction, label, error, timestamp)
+        return True
+
+    def add_checked(self, prediction: Any, label: Any, error: float, timestamp: float) -> None:
+        """Add a pair :meth:`add` would take, with its (finite) ``error_of``: a model's
+        version and segment trackers take the pairs its main tracker took."""
         self.performance.put(prediction, label)
         self.pairs += 1
         if self.detectors:
@@ -115,7 +121,6 @@ class OutcomeTracker:
         self._window_pairs += 1
         if self._window_pairs >= self.window:
             self._close_window()
-        return True
 
     def flush(self) -> None:
         """Feed the errors added since the last flush to the concept detectors, as
