@@ -555,7 +555,7 @@ def state_parts(pipeline: Pipeline) -> dict[str, int]:
         return len(json.dumps(obj, separators=(",", ":")))
 
     return {
-        "references": sum(len(r.json_text) for r in refs.values()),
+        "references": sum(len(r.json_bytes) for r in refs.values()),
         "models (windows, decisions, performance, detectors, signals)": size(state["models"]),
         "join store": size(state["join"]),
     }

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -54,8 +55,8 @@ class Checkpoint:
     state: Mapping[str, Any]
     group_id: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
-    #: References the state names by profile id: when writing, objects with a
-    #: ``json_text`` (made once per reference, spliced in as is); when read, their data.
+    #: References the state names by profile id: when writing, objects with
+    #: ``json_bytes`` (made once per reference, spliced in as is); when read, their data.
     references: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -70,14 +71,30 @@ def encode(checkpoint: Checkpoint) -> bytes:
             "state": checkpoint.state,
         },
         separators=(",", ":"),
-    )
-    # The references are most of the bytes and rarely change: their text is made once.
-    references = ",".join(
-        f"{json.dumps(key)}:{ref.json_text}" for key, ref in sorted(checkpoint.references.items())
-    )
-    body = (text[:-1] + ',"references":{' + references + "}}").encode()
-    header = b"%s %d %s\n" % (MAGIC, FORMAT_VERSION, hashlib.sha256(body).hexdigest().encode())
-    return gzip.compress(header + body, compresslevel=1, mtime=0)
+    ).encode()
+    references = sorted(checkpoint.references.items())
+    # The body is written piece by piece, twice (checksum, then gzip): the references
+    # are most of its bytes and never held all at once, nor the body as a whole.
+    digest = hashlib.sha256()
+    for piece in _body(text, references):
+        digest.update(piece)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as stream:
+        stream.write(b"%s %d %s\n" % (MAGIC, FORMAT_VERSION, digest.hexdigest().encode()))
+        for piece in _body(text, references):
+            stream.write(piece)
+    return out.getvalue()
+
+
+def _body(text: bytes, references: list[tuple[str, Any]]) -> Iterator[bytes]:
+    """The body's JSON: the state's object with ``references`` added as its last member,
+    each reference's text made once per reference (:attr:`ModelReference.json_bytes`)."""
+    yield text[:-1]
+    yield b',"references":{'
+    for i, (key, reference) in enumerate(references):
+        yield b"%s%s:" % (b"," if i else b"", json.dumps(key).encode())
+        yield reference.json_bytes
+    yield b"}}"
 
 
 def decode(data: bytes) -> Checkpoint:
