@@ -13,7 +13,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 from scipy.special import gammaln
 
 from detectors._binning import FloatArray
@@ -77,6 +76,7 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
     Examples
     --------
     >>> d, n = np.array([0.02, 0.06, 0.5]), np.array([900.0, 900.0, 900.0])
+    >>> from scipy import stats
     >>> bool(np.allclose(kstwo_sf(d, n), stats.kstwo.sf(d, n), rtol=0, atol=1e-12))
     True
     """
@@ -110,6 +110,8 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
         out[index] = np.clip(1.0 - _pelz_good_cdf(size[index], d[index]), 0.0, 1.0)
     rest = np.flatnonzero(inside & ~done)
     if rest.size:
+        from scipy import stats  # imported on first use: a daemon seldom needs it
+
         out[rest] = stats.kstwo.sf(d[rest], size[rest])
     return out.reshape(shape)
 

@@ -7,20 +7,12 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from detectors._binning import FloatArray
 from detectors._kstwo import kstwo_sf
 from detectors._windows import numeric_reference, numeric_window
 from detectors.feature_profile import FeatureProfile
 from detectors.result import DriftResult
-
-try:
-    # The exact null distribution of the two-sample statistic (Hodges' lattice-path
-    # recursion, compiled) has no public entry point in scipy.
-    from scipy.stats._stats_py import _attempt_exact_2kssamp
-except ImportError:  # pragma: no cover - depends on the scipy release
-    _attempt_exact_2kssamp = None
 
 __all__ = ["KSMethod", "asymp_pvalues", "ks_statistic", "ks_test"]
 
@@ -129,10 +121,23 @@ def _pvalue(statistic: float, window: FloatArray, sample: FloatArray, method: KS
     gcd = math.gcd(n1, n2)
     exact = max(n1, n2) <= EXACT_MAX_N if method == "auto" else method == "exact"
     if exact and n1 // gcd < _INT32_MAX / (n2 // gcd):
-        if _attempt_exact_2kssamp is None:  # pragma: no cover - depends on scipy
+        exact_2kssamp = _exact_2kssamp()
+        if exact_2kssamp is None:  # pragma: no cover - depends on the scipy release
+            from scipy import stats
+
             return float(stats.ks_2samp(window, sample, method=method).pvalue)
-        attempt: Any = _attempt_exact_2kssamp(n1, n2, gcd, statistic, "two-sided")
+        attempt: Any = exact_2kssamp(n1, n2, gcd, statistic, "two-sided")
         success, _, probability = attempt
         if success:
             return float(np.clip(probability, 0.0, 1.0))
     return float(asymp_pvalues(statistic, n1, n2))
+
+
+def _exact_2kssamp() -> Any:
+    """scipy's exact null distribution of the two-sample statistic (Hodges' lattice-path
+    recursion, compiled), which has no public entry point; ``None`` if it moved."""
+    try:
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+    except ImportError:  # pragma: no cover - depends on the scipy release
+        return None
+    return _attempt_exact_2kssamp

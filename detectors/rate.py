@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any, Final
 
-from scipy import stats
+from scipy import special
 
 __all__ = ["RateTracker"]
 
@@ -131,10 +131,10 @@ class RateTracker:
         if baseline is None or baseline * exposure < self.min_expected:
             return
         if self.baseline_rate is not None:
-            pvalue = float(stats.poisson.cdf(count, baseline * exposure))
+            pvalue = _poisson_cdf(count, baseline * exposure)
         else:
             share = exposure / (exposure + self._base_exposure)
-            pvalue = float(stats.binom.cdf(count, count + self._base_count, share))
+            pvalue = _binom_cdf(count, count + self._base_count, share)
         self._pvalue = pvalue
         dropped_enough = count / exposure <= (1 - self.min_relative_drop) * baseline
         signal = pvalue < self.alpha and dropped_enough
@@ -218,3 +218,26 @@ def _check_counts(count: float, exposure: float) -> None:
             raise ValueError(f"{name} must be a number, got {type(value).__name__}")
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+# The two lower tails from scipy.special: scipy.stats costs about 45 MiB of memory to
+# import, and a daemon needs none of the rest of it.
+
+
+def _poisson_cdf(k: float, mu: float) -> float:
+    """``scipy.stats.poisson.cdf(k, mu)``, equal to it (``pdtr`` is what it calls)."""
+    return float(special.pdtr(math.floor(k), mu)) if k >= 0 else 0.0
+
+
+def _binom_cdf(k: float, n: float, p: float) -> float:
+    """``scipy.stats.binom.cdf(k, n, p)`` as the regularised incomplete beta function
+    :math:`I_{1-p}(n - k, k + 1)`; within about 1e-15 relative of scipy's (NaN where
+    scipy's is: ``n`` not a whole number, ``p`` outside [0, 1])."""
+    if not (n >= 0 and float(n).is_integer() and 0.0 <= p <= 1.0):
+        return math.nan
+    k = math.floor(k)
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return float(special.betainc(n - k, k + 1, 1.0 - p))

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from detectors.change.base import ChangeDetector, check_int, check_real
 
@@ -22,6 +21,8 @@ def ks_pvalue(size: int, count: int) -> float:
     For equal sizes up to 10,000 the p-value depends only on the distance, so it is
     computed once on two shifted ranges whose ECDFs differ by exactly ``count / size``.
     """
+    from scipy import stats  # imported on first use (about 45 MiB): KSWIN is optional
+
     sample = np.arange(size, dtype=np.float64)
     with warnings.catch_warnings():  # scipy warns when it falls back to the asymptotic form
         warnings.simplefilter("ignore", category=RuntimeWarning)
