@@ -10,6 +10,7 @@ hands every other element to scipy unchanged.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -23,6 +24,7 @@ _SQRT2PI = np.sqrt(2.0 * np.pi)
 _PI2, _PI4, _PI6 = np.pi**2, np.pi**4, np.pi**6
 #: scipy's cut-offs, repeated so that each element takes scipy's branch.
 _SMALL_N, _MIN_LOG, _ZERO_NX2, _SMIRNOV_NX2 = 140, -708.0, 370.0, 2.2
+_DURBIN_MAX_N = 100_000
 
 
 def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
@@ -54,15 +56,19 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
                 \\Big(d + \\frac{j}{n}\\Big)^{j-1},
 
       summed in logs over a padded ``(elements, n)`` grid.
-    * otherwise, unless :math:`n d^{3/2} \\le 1.4` (Durbin's matrix, left to
-      scipy): one minus the Pelz-Good expansion [3]_
+    * otherwise, if :math:`n d^{3/2} \\le 1.4` and :math:`n \\le 100{,}000`: one
+      minus Durbin's matrix probability (:func:`_durbin_cdf`);
+    * otherwise: one minus the Pelz-Good expansion [3]_
       :math:`K_0(z) + K_1(z)/\\sqrt n + K_2(z)/n + K_3(z)/n^{3/2}`,
       :math:`z = \\sqrt n\\, d`, each :math:`K_i` a theta-type series over odd
       :math:`m = 2k - 1 \\le 32z/\\pi` in :math:`q^{m^2}`, :math:`q = e^{-\\pi^2/8z^2}`.
 
-    Elements with :math:`d \\le 0` or :math:`d \\ge 1` give 1 or 0, and
-    :math:`t \\le 1/2` gives 1; the rest (small :math:`n`, :math:`t` near 1 or
-    :math:`n - 1`, Durbin's region) go to scipy element by element.
+    For :math:`n > 140`, Ruben and Gambino's closed forms cover the ends:
+    :math:`1 - n!\\,(2t - 1)^n / n^n` for :math:`1/2 < t \\le 1` and
+    :math:`2(1 - d)^n` for :math:`t \\ge n - 1`. Elements with :math:`d \\le 0` or
+    :math:`d \\ge 1` give 1 or 0, and :math:`t \\le 1/2` gives 1; the rest (only
+    :math:`n \\le 140`) go to scipy element by element, which imports ``scipy.stats``
+    (about 45 MiB) on first use.
 
     References
     ----------
@@ -98,22 +104,95 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
     regular = inside & (size > _SMALL_N) & (t > 1.0) & (t < size - 1.0)
     large = regular & ((d >= 0.5) | (nx2 >= _SMIRNOV_NX2))  # zero or tail
     body = regular & ~large
-    body &= size * d**1.5 > 1.4
+    durbin = body & (size * d**1.5 <= 1.4) & (size <= _DURBIN_MAX_N)
+    body &= ~durbin
     zero = large & (d < 0.5) & (nx2 >= _ZERO_NX2)
     tail = np.flatnonzero(large & ~zero)
-    done = large | body
+    done = large | body | durbin
     if tail.size:
         out[tail] = np.clip(2.0 * _smirnov(size[tail], d[tail]), 0.0, 1.0)
     out[zero] = 0.0
     index = np.flatnonzero(body)
     if index.size:
         out[index] = np.clip(1.0 - _pelz_good_cdf(size[index], d[index]), 0.0, 1.0)
+    for i in np.flatnonzero(durbin).tolist():
+        out[i] = min(max(1.0 - _durbin_cdf(int(size[i]), float(d[i])), 0.0), 1.0)
+    # Ruben and Gambino's closed forms at the ends: t <= 1 and t >= n - 1.
+    near = inside & (size > _SMALL_N) & ~done
+    low = np.flatnonzero(near & (t <= 1.0))
+    if low.size:
+        n_low = size[low]
+        log_cdf = gammaln(n_low + 1.0) - n_low * np.log(n_low) + n_low * np.log(2.0 * t[low] - 1.0)
+        out[low] = np.clip(1.0 - np.exp(log_cdf), 0.0, 1.0)
+    high = np.flatnonzero(near & (t > 1.0) & (t >= size - 1.0))
+    if high.size:
+        out[high] = np.clip(2.0 * (1.0 - d[high]) ** size[high], 0.0, 1.0)
+    done[low] = True
+    done[high] = True
     rest = np.flatnonzero(inside & ~done)
     if rest.size:
-        from scipy import stats  # imported on first use: a daemon seldom needs it
+        from scipy import stats  # imported on first use (about 45 MiB): seldom needed
 
         out[rest] = stats.kstwo.sf(d[rest], size[rest])
     return out.reshape(shape)
+
+
+def _durbin_cdf(n: int, d: float) -> float:
+    """:math:`P(D_n < d)` by Durbin's matrix, as Marsaglia, Tsang and Wang [4]_ compute it.
+
+    With :math:`k = \\lceil nd \\rceil`, :math:`h = k - nd` and :math:`m = 2k - 1`, the
+    probability is :math:`n!/n^n` times entry :math:`(k, k)` of :math:`H^n`, where
+    :math:`H_{ij} = 1/(i - j + 1)!` for :math:`i - j + 1 \\ge 0` (else 0), except the
+    first column, :math:`(1 - h^i)/i!`, the last row, :math:`(1 - h^{m-j+1})/(m-j+1)!`,
+    and their corner, :math:`(1 - 2h^m + \\max(0, 2h - 1)^m)/m!` (1-based indices).
+    :math:`H^n` comes from repeated squaring, each product rescaled by a power of two so
+    that nothing overflows; :math:`n!/n^n` and the scale are applied together in logs.
+
+    References
+    ----------
+    .. [4] Marsaglia, G., Tsang, W. W., Wang, J. (2003). Evaluating Kolmogorov's
+       distribution. *J. Stat. Softw.* 8(18).
+    """
+    nd = n * d
+    k = math.ceil(nd)
+    h = k - nd
+    m = 2 * k - 1
+    order = np.arange(m)
+    # 1/(i - j + 1)! below and on the superdiagonal, 0 above it.
+    steps = order[:, None] - order[None, :] + 1
+    inverse_factorials = np.exp(-gammaln(np.arange(m + 1) + 1.0))
+    matrix = np.where(steps >= 0, inverse_factorials[np.maximum(steps, 0)], 0.0)
+    powers = h ** np.arange(1, m + 1)
+    matrix[:, 0] -= powers * inverse_factorials[1:]
+    matrix[-1, :] -= powers[::-1] * inverse_factorials[1:][::-1]
+    if 2.0 * h > 1.0:
+        matrix[-1, 0] += (2.0 * h - 1.0) ** m * inverse_factorials[m]
+    result, scale = np.eye(m), 0  # result * 2**scale is the product so far
+    base, base_scale = matrix, 0
+    exponent = n
+    while exponent:
+        if exponent & 1:
+            result = result @ base
+            scale += base_scale
+            result, scale = _rescaled(result, scale)
+        exponent >>= 1
+        if exponent:
+            base, base_scale = _rescaled(base @ base, 2 * base_scale)
+    entry = float(result[k - 1, k - 1])
+    if entry <= 0.0:
+        return 0.0
+    log_p = math.log(entry) + scale * math.log(2.0) + gammaln(n + 1.0) - n * math.log(n)
+    return math.exp(log_p)
+
+
+def _rescaled(matrix: FloatArray, scale: int) -> tuple[FloatArray, int]:
+    """``matrix`` divided by a power of two near its largest entry, and ``scale`` raised
+    by that power (the product ``matrix * 2**scale`` is unchanged, exactly)."""
+    largest = float(np.abs(matrix).max())
+    if largest == 0.0 or not math.isfinite(largest):
+        return matrix, scale
+    _, power = math.frexp(largest)
+    return np.ldexp(matrix, -power), scale + power
 
 
 def _smirnov_terms(n: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:

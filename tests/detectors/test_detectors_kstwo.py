@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -51,3 +54,33 @@ def test_kstwo_sf_keeps_the_shape_and_propagates_nan() -> None:
     out = kstwo_sf(np.array([[0.1, np.nan]]), np.array([300.0]))
     assert out.shape == (1, 2)
     assert np.isnan(out[0, 1]) and 0 < out[0, 0] < 1
+
+
+@pytest.mark.parametrize("n", [141, 909, 9_091, 100_000, 100_001])
+def test_durbins_matrix_region_equals_scipy(n: int) -> None:
+    # n d^(3/2) <= 1.4 above n = 140: Durbin's matrix up to n = 100,000, then Pelz-Good.
+    rng = np.random.default_rng(n)
+    top = (1.4 / n) ** (2 / 3)
+    d = np.concatenate([rng.uniform(1.0 / n, top, 15), [top, 1.000001 / n]])
+    size = np.full(d.size, float(n))
+    np.testing.assert_allclose(kstwo_sf(d, size), stats.kstwo.sf(d, size), rtol=0, atol=1e-12)
+
+
+def test_sizes_above_140_never_import_scipy_stats() -> None:
+    # scipy.stats costs about 45 MiB of memory: a window check does without it.
+    code = """
+import sys
+import numpy as np
+from detectors import WindowChecker, build_profile
+from detectors._kstwo import kstwo_sf
+import monitor.service
+rng = np.random.default_rng(0)
+for n in (141.0, 833.0, 909.0, 5_000.0, 100_000.0, 100_001.0):
+    d = np.concatenate([rng.uniform(0, 1, 200), rng.uniform(0, 3 / np.sqrt(n), 200)])
+    kstwo_sf(np.concatenate([d, [0.5 / n, 0.75 / n, 1 / n, 1 - 1 / n, 1 - 0.5 / n]]), n)
+rows = [{"x": float(v), "c": "ab"[int(v > 0)]} for v in rng.normal(size=5000)]
+checker = WindowChecker.from_profile(build_profile(rows))
+checker.check({"x": np.array([r["x"] for r in rows[:1000]]), "c": ["a"] * 1000})
+assert "scipy.stats" not in sys.modules, "scipy.stats was imported"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
