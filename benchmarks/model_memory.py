@@ -59,6 +59,7 @@ import argparse
 import gc
 import heapq
 import json
+import multiprocessing
 import resource
 import sys
 import tempfile
@@ -196,7 +197,20 @@ def build_reference(name: str, rows: int, seed: int, regression: bool) -> ModelR
 def make_settings(
     names: Sequence[str], reference_rows: int, seed: int, directory: Path
 ) -> Settings:
-    """Settings with every model named and its reference file written to ``directory``."""
+    """Settings with every model named and its reference file written to ``directory``.
+
+    The files are built in a child process: the daemon reads reference files and never
+    builds them, so building must leave nothing behind in the process measured.
+    """
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        models = pool.apply(write_references, (list(names), reference_rows, seed, directory))
+    return Settings.model_validate({"models": models})
+
+
+def write_references(
+    names: list[str], reference_rows: int, seed: int, directory: Path
+) -> dict[str, Any]:
+    """Build and save each model's reference; the ``models`` settings naming them."""
     models: dict[str, Any] = {}
     for name in names:
         regression = name in REGRESSIONS
@@ -204,7 +218,7 @@ def make_settings(
         reference = build_reference(name, reference_rows, seed, regression)
         save_reference(reference, path, f"driftline {__version__}")
         models[name] = {"profile": str(path), "task": "regression" if regression else "binary"}
-    return Settings.model_validate({"models": models})
+    return models
 
 
 def _template(model: str) -> str:
