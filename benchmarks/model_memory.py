@@ -76,7 +76,7 @@ import numpy as np
 import monitor.replay as replay_module
 from detectors import ProfileBuilder
 from monitor import __version__
-from monitor.checkpoint import Checkpoint, encode
+from monitor.checkpoint import Checkpoint, encode, release_free_memory
 from monitor.config import Settings
 from monitor.daemon import load_references
 from monitor.pipeline import Pipeline
@@ -347,7 +347,10 @@ class EventStream:
         state = {"pipeline": self.pipeline.to_state(refs)}
         data = encode(Checkpoint(1, START_TIME_S, {}, state, references=refs))
         took = time.perf_counter() - started
-        return len(data), _inflated_size(data), took
+        sizes = len(data), _inflated_size(data), took
+        del data, state, refs
+        release_free_memory()  # as the daemon does after each checkpoint
+        return sizes
 
     def _generate(self) -> Iterator[tuple[str, bytes]]:
         rng = np.random.default_rng((self.seed, 2))

@@ -11,6 +11,7 @@ its predecessor. Nothing here is pickle: a checkpoint is data, read by a schema.
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import hashlib
 import io
@@ -25,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-__all__ = ["Checkpoint", "CheckpointError", "LocalStore", "ShardStore", "decode", "encode"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "LocalStore",
+    "ShardStore",
+    "decode",
+    "encode",
+    "release_free_memory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +256,25 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def release_free_memory() -> None:
+    """Hand the memory a checkpoint freed back to the system (glibc's ``malloc_trim``).
+
+    A checkpoint builds the whole state and its encoding, tens of MiB, and frees them
+    at once; glibc keeps such memory mapped, so the daemon's RSS would creep up from
+    one checkpoint to the next (``benchmarks/model_memory.py`` measured it). Does
+    nothing where the C library has no ``malloc_trim`` (musl, macOS).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.alerts import AlertEngine, Conditions, Transition, summary
-from monitor.checkpoint import Checkpoint, CheckpointError, LocalStore, ShardStore, decode, encode
+from monitor.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    LocalStore,
+    ShardStore,
+    decode,
+    encode,
+    release_free_memory,
+)
 from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
@@ -419,12 +427,19 @@ class Service:
                 self._commit_due = not source.commit(dict(self._durable))
             return True
         self._commit_due = not commit
-        if not isinstance(self._store, LocalStore):
-            return self._checkpoint_shards(source, self._store, commit)
+        if isinstance(self._store, LocalStore):
+            written = self._checkpoint_whole(source, self._store, commit)
+        else:
+            written = self._checkpoint_shards(source, self._store, commit)
+        release_free_memory()  # the state and its encoding were large and short-lived
+        return written
+
+    def _checkpoint_whole(self, source: EventSource, store: LocalStore, commit: bool) -> bool:
+        """One checkpoint of the whole state; the offsets are committed once it is saved."""
         positions = dict(self._positions)
         checkpoint = self._checkpoint_of(positions, None)
         try:
-            size = self._store.save(checkpoint)
+            size = store.save(checkpoint)
         except CheckpointError as exc:
             self._telemetry.checkpoint_failed("write")
             if self._failed_logged():
