@@ -241,9 +241,9 @@ class JoinStore(Generic[P, L]):
             "watermark": None if self.watermark == float("-inf") else self.watermark,
             "counts": vars(self.counts).copy(),
             "predictions": [
-                [k, encode(e.payload), e.timestamp, e.joined] for k, e in self._predictions.items()
+                (k, encode(e.payload), e.timestamp, e.joined) for k, e in self._predictions.items()
             ],
-            "outcomes": [[k, label, ts] for k, (label, ts) in self._outcomes.items()],
+            "outcomes": [(k, label, ts) for k, (label, ts) in self._outcomes.items()],
         }
 
     @classmethod

@@ -170,7 +170,7 @@ class Pipeline:
         return {
             "version": _STATE_VERSION,
             "models": [[name, self._models[name].to_state(refs)] for name in names],
-            "join": self.join.entries(lambda key: key.startswith(prefixes), _encode_payload),
+            "join": self.join.entries(lambda key: key.startswith(prefixes)),
         }
 
     def add_shard(
@@ -248,7 +248,7 @@ class Pipeline:
             "model_label": self.model_label.to_state(),
             "models": [[name, m.to_state(refs)] for name, m in self._models.items()],
             "homes": dict(self._home),
-            "join": self.join.to_state(_encode_payload),
+            "join": self.join.to_state(),  # payloads are tuples: JSON arrays as they are
         }
 
     def load_state(
@@ -288,10 +288,6 @@ class Pipeline:
         self._watch_join()
         self.end_batch(0.0, force=True)
         return failed
-
-
-def _encode_payload(p: Payload) -> list[Any]:
-    return [p[0], p[1], p[2], list(p[3])]
 
 
 def _decode_payload(p: list[Any]) -> Payload:
