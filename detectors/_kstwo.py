@@ -68,7 +68,9 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
     :math:`2(1 - d)^n` for :math:`t \\ge n - 1`. Elements with :math:`d \\le 0` or
     :math:`d \\ge 1` give 1 or 0, and :math:`t \\le 1/2` gives 1; the rest (only
     :math:`n \\le 140`) go to scipy element by element, which imports ``scipy.stats``
-    (about 45 MiB) on first use.
+    (about 45 MiB) on first use. One known difference: in Durbin's region above
+    :math:`n \\approx 56{,}000` scipy 1.17 can return 0 (its scaling underflows) where the
+    matrix here gives the right value, near 1 (as ``scipy.stats.kstwobign`` says).
 
     References
     ----------

@@ -95,10 +95,10 @@ def encode(checkpoint: Checkpoint) -> bytes:
     return out.getvalue()
 
 
-def _body(text: bytes, references: list[tuple[str, Any]]) -> Iterator[bytes]:
+def _body(text: bytes, references: list[tuple[str, Any]]) -> Iterator[bytes | memoryview]:
     """The body's JSON: the state's object with ``references`` added as its last member,
     each reference's text made once per reference (:attr:`ModelReference.json_bytes`)."""
-    yield text[:-1]
+    yield memoryview(text)[:-1]  # a view: the state's text is not copied
     yield b',"references":{'
     for i, (key, reference) in enumerate(references):
         yield b"%s%s:" % (b"," if i else b"", json.dumps(key).encode())

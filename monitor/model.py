@@ -189,18 +189,22 @@ class ModelMonitor:
             self._outcomes.flush()
 
     def _flush_rows(self) -> None:
-        if self._rows:
-            times, rows, predictions = self._times, self._rows, self._predictions
-            self._times, self._rows, self._predictions = [], [], []
-            for report in self.drift.add_many(times, rows, predictions):
-                self._on_report(report)
-            for key, indices in self._segment_rows.items():
-                self._segment_drift[key].add_many(
-                    [times[i] for i in indices],
-                    [rows[i] for i in indices],
-                    [predictions[i] for i in indices],
-                )
-            self._segment_rows.clear()
+        if not self._rows:
+            return
+        # Everything that waits is taken at once: if a window check raised, no row
+        # would be applied twice nor point into rows that are gone.
+        times, rows, predictions = self._times, self._rows, self._predictions
+        segment_rows = self._segment_rows
+        self._times, self._rows, self._predictions = [], [], []
+        self._segment_rows = {}
+        for report in self.drift.add_many(times, rows, predictions):
+            self._on_report(report)
+        for key, indices in segment_rows.items():
+            self._segment_drift[key].add_many(
+                [times[i] for i in indices],
+                [rows[i] for i in indices],
+                [predictions[i] for i in indices],
+            )
 
     def _on_report(self, report: WindowReport) -> None:
         check = report.prediction

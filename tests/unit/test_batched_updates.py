@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
+from monitor.config import Settings
 from monitor.drift import DriftMonitor, WindowReport
+from monitor.events import Prediction
+from monitor.model import ModelMonitor
 from monitor.outcomes import FLUSH_ERRORS, OutcomeTracker
 
 Row = tuple[float, dict[str, Any], Any]
@@ -131,3 +134,42 @@ def test_outcome_tracker_skips_a_pair_whose_error_overflows() -> None:
     assert tracker.add(1.0, 0.5, 1.0)
     tracker.flush()
     assert tracker.pairs == 1
+
+
+def test_a_flush_that_fails_loses_only_its_own_rows_and_the_next_ones_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings.model_validate(
+        {"models": {"m": {"segments": ["region"], "reference_size": 50, "window_size": 20}}}
+    )
+    monitor = ModelMonitor("m", settings.for_model("m"), settings.limits)
+    rng = random.Random(3)
+
+    def take(n: int) -> None:
+        for i in range(n):
+            region = rng.choice(["eu", "us"])
+            event = Prediction(
+                id=str(i),
+                model="m",
+                features={"x": rng.random()},
+                prediction=0.5,
+                segment={"region": region},
+            )
+            monitor.on_prediction(float(i), event)
+
+    take(60)
+    add_many = monitor.drift.add_many
+
+    def fail_once(*args: Any) -> list[WindowReport]:
+        monkeypatch.setattr(monitor.drift, "add_many", add_many)
+        raise RuntimeError("a window check failed")
+
+    monkeypatch.setattr(monitor.drift, "add_many", fail_once)
+    with pytest.raises(RuntimeError, match="a window check failed"):
+        monitor.flush()
+    rows = monitor.drift.reference_rows
+    take(30)  # fewer rows than before: stale segment positions would point past them
+    monitor.flush()
+    assert monitor.drift.reference_rows == rows + 30
+    segment_rows = sum(m.reference_rows for m in monitor._segment_drift.values())
+    assert segment_rows == 30  # the failed flush's rows never reached the segments
