@@ -1,11 +1,9 @@
 """Vectorised survival function of the one-sample two-sided Kolmogorov distribution.
 
-``scipy.stats.kstwo.sf`` evaluates each element in a Python loop, and for large
-``n`` its exact one-sided term ``scipy.special.smirnov`` sums ``n`` terms in C, one
-call per element: about 0.1-0.8 ms per p-value at ``n = 900``. A window check
-needs a few dozen p-values per window, so this module evaluates the two branches
-that a streaming check hits (``n > 140``) as whole-array numpy expressions and
-hands every other element to scipy unchanged.
+``scipy.stats.kstwo.sf`` evaluates each element in a Python loop (0.1-0.8 ms per
+p-value at ``n = 900``) and costs about 45 MiB to import. A window check needs a few
+dozen p-values per window: for ``n > 140`` every branch is evaluated here, mostly as
+whole-array numpy expressions; smaller ``n`` goes to scipy.
 """
 
 from __future__ import annotations
@@ -68,9 +66,8 @@ def kstwo_sf(statistic: FloatArray, n: FloatArray) -> FloatArray:
     :math:`2(1 - d)^n` for :math:`t \\ge n - 1`. Elements with :math:`d \\le 0` or
     :math:`d \\ge 1` give 1 or 0, and :math:`t \\le 1/2` gives 1; the rest (only
     :math:`n \\le 140`) go to scipy element by element, which imports ``scipy.stats``
-    (about 45 MiB) on first use. One known difference: in Durbin's region above
-    :math:`n \\approx 56{,}000` scipy 1.17 can return 0 (its scaling underflows) where the
-    matrix here gives the right value, near 1 (as ``scipy.stats.kstwobign`` says).
+    (about 45 MiB) on first use. In Durbin's region above :math:`n \\approx 56{,}000`
+    scipy 1.17 can return 0 (its scaling underflows); the matrix here gives about 1.
 
     References
     ----------
