@@ -85,6 +85,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _common import without_notes
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIME_S = 1_700_000_000.0
 MODELS = ("churn", "fraud", "upsell", "ltv")
@@ -1255,19 +1257,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _without_notes(argv: Sequence[str]) -> list[str]:
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--note":
-            skip = True
-        elif not arg.startswith("--note="):
-            kept.append(arg)
-    return kept
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [RAW_CHILD]:
@@ -1275,7 +1264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parse_args(argv)
     results = Results(
-        command=shlex.join(["python", "benchmarks/e2e.py", *_without_notes(argv)]),
+        command=shlex.join(["python", "benchmarks/e2e.py", *without_notes(argv)]),
         facts=machine_facts(),
         phases=Phases(),
         notes=list(args.note),

@@ -44,6 +44,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from _common import bytes_per_join_entry
+
 import monitor.replay as replay_module
 from monitor.config import Settings
 from monitor.pipeline import Pipeline
@@ -146,24 +148,6 @@ class PredictionStream:
             ).encode()
 
 
-def static_bytes_per_entry(pipeline: Pipeline, sample: int = 1000) -> float | None:
-    """Bytes per stored prediction by ``sys.getsizeof``; objects shared by entries excluded."""
-    store: Any = pipeline.join._predictions  # the benchmark's business: how big entries are
-    if not store:
-        return None
-    total = 0
-    taken = 0
-    for key, entry in store.items():
-        payload = entry.payload
-        # model name, version "" and the empty segments tuple are shared by every entry.
-        total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(payload)
-        total += sys.getsizeof(payload[1])
-        taken += 1
-        if taken == sample:
-            break
-    return total / taken + sys.getsizeof(store) / len(store)
-
-
 def run(events: int, every: int, settings: Settings) -> tuple[PredictionStream, Pipeline | None]:
     stream = PredictionStream(events, every)
     stream.pipeline = Pipeline(settings)
@@ -251,7 +235,7 @@ def report(
     ]
     measured, figure = per_entry(points, bound)
     lines += measured
-    static = None if pipeline is None else static_bytes_per_entry(pipeline)
+    static = None if pipeline is None else bytes_per_join_entry(pipeline)
     if static is not None:
         lines.append(f"- bytes per entry, sys.getsizeof over stored entries: {static:,.0f}")
     figure = figure or static

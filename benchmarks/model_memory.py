@@ -72,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import bytes_per_join_entry, without_notes
 
 import monitor.replay as replay_module
 from detectors import ProfileBuilder
@@ -578,22 +579,6 @@ def state_parts(pipeline: Pipeline) -> dict[str, int]:
     }
 
 
-def bytes_per_join_entry(pipeline: Pipeline, sample: int = 1000) -> float | None:
-    """Bytes per waiting prediction by ``sys.getsizeof`` (shared objects excluded)."""
-    store: Any = pipeline.join._predictions  # the benchmark's business: how big entries are
-    if not store:
-        return None
-    total = taken = 0
-    for key, entry in store.items():
-        payload = entry.payload
-        total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(payload)
-        total += sys.getsizeof(payload[1])
-        taken += 1
-        if taken == sample:
-            break
-    return total / taken + sys.getsizeof(store) / len(store)
-
-
 def report(result: Run) -> str:
     setup, stream = result.setup, result.stream
     samples = stream.samples
@@ -685,19 +670,6 @@ def markdown(result: Run, command: str, section: bool = False, notes: Sequence[s
     )
 
 
-def _without_notes(argv: Sequence[str]) -> list[str]:
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--note":
-            skip = True
-        elif not arg.startswith("--note="):
-            kept.append(arg)
-    return kept
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="lines to send")
@@ -736,7 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(report(result))
     if args.write is not None:
-        command = " ".join(["python benchmarks/model_memory.py", *_without_notes(sys.argv[1:])])
+        command = " ".join(["python benchmarks/model_memory.py", *without_notes(sys.argv[1:])])
         with args.write.open("a" if args.append else "w", encoding="utf-8") as out:
             out.write(markdown(result, command, section=args.append, notes=args.note))
         print(f"wrote {args.write}", file=sys.stderr)

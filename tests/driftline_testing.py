@@ -468,8 +468,10 @@ def script_module(path: Path, name: str) -> Iterator[ModuleType]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while decorating
+    sys.path.insert(0, str(path.parent))  # as when run: the scripts import their helpers
     try:
         spec.loader.exec_module(module)
         yield module
     finally:
+        sys.path.remove(str(path.parent))
         del sys.modules[name]
