@@ -52,10 +52,14 @@ REASONS: Final[tuple[str, ...]] = (
 MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
 
 ModelName = Annotated[str, Meta(pattern=MODEL_NAME_PATTERN)]
+_MODEL_NAME: Final = re.compile(MODEL_NAME_PATTERN)
+#: Model and feature names found valid are remembered (up to this many of each) and
+#: not checked again: msgspec's own checks would run on every event.
+_MAX_KNOWN_NAMES: Final = 16_384
 SignalName = Annotated[str, Meta(pattern=MODEL_NAME_PATTERN)]
 EventId = Annotated[str, Meta(min_length=1, max_length=256)]
 Version = Annotated[str, Meta(min_length=1, max_length=128)]
-FeatureName = Annotated[str, Meta(min_length=1, max_length=128)]
+MAX_FEATURE_NAME: Final = 128
 SegmentKey = Annotated[str, Meta(min_length=1, max_length=64)]
 ShortText = Annotated[str, Meta(max_length=256)]
 Timestamp = Annotated[float, Meta(ge=0)] | Annotated[_dt.datetime, Meta(tz=True)] | None
@@ -66,7 +70,8 @@ FeatureValue = float | ShortText | bool | None
 class _Event(Struct, kw_only=True):
     """Fields common to every event; ``timestamp`` is epoch seconds after decoding."""
 
-    model: ModelName
+    # Matches MODEL_NAME_PATTERN: checked by EventDecoder, once per name.
+    model: str
     timestamp: Timestamp = None
 
     def __post_init__(self) -> None:
@@ -84,7 +89,8 @@ class Prediction(_Event, kw_only=True):
 
     id: EventId
     model_version: Version | None = None
-    features: dict[FeatureName, FeatureValue] = {}
+    # Names are 1 to MAX_FEATURE_NAME characters: checked by EventDecoder, once per name.
+    features: dict[str, FeatureValue] = {}
     prediction: float | ShortText
     segment: dict[SegmentKey, ShortText] = {}
 
@@ -127,6 +133,8 @@ class EventDecoder:
             raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
         self.max_bytes = max_bytes
         self._decoders = {name: msgspec.json.Decoder(tp) for name, tp in _TYPES.items()}
+        self._models: set[str] = set()
+        self._feature_names: set[str] = set()
 
     def decode(self, stream: str, data: bytes | None) -> Event:
         """Decode one record value of ``stream`` (``predictions``, ``outcomes``, ``signals``)."""
@@ -156,7 +164,29 @@ class EventDecoder:
             raise DecodeError(reason, detail) from None
         except RecursionError:
             raise DecodeError("too_deep", "JSON nesting is too deep") from None
+        model = event.model
+        if model not in self._models:
+            if _MODEL_NAME.fullmatch(model) is None:
+                raise DecodeError(
+                    "schema", f"Expected `str` matching regex {MODEL_NAME_PATTERN!r} - at `$.model`"
+                )
+            if len(self._models) < _MAX_KNOWN_NAMES:
+                self._models.add(model)
+        if type(event) is Prediction and not self._feature_names.issuperset(event.features):
+            self._check_feature_names(event.features, model)
         return event
+
+    def _check_feature_names(self, features: dict[str, FeatureValue], model: str) -> None:
+        for name in features:
+            if name in self._feature_names:
+                continue
+            if not 0 < len(name) <= MAX_FEATURE_NAME:
+                bound = ">= 1" if not name else f"<= {MAX_FEATURE_NAME}"
+                raise DecodeError(
+                    "schema", f"Expected `str` of length {bound} - at `key` in `$.features`", model
+                )
+            if len(self._feature_names) < _MAX_KNOWN_NAMES:
+                self._feature_names.add(name)
 
 
 class _ModelOnly(Struct):

@@ -10,9 +10,11 @@ import logging
 import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from monitor.alerts import AlertEngine, Conditions, Transition, summary
@@ -47,6 +49,7 @@ ALERT_INTERVAL_S = 1.0
 MAX_OUTBOX = 10_000
 #: Event times further ahead of their Kafka record's time are replaced by the latter.
 MAX_FUTURE_S = 3600.0
+_TOPIC_PARTITION = attrgetter("topic", "partition")
 
 
 @dataclass(frozen=True)
@@ -196,41 +199,47 @@ class Service:
         letters: list[DeadLetter] = []
         offsets: dict[tuple[str, int], int] = {}
         pipeline = self.pipeline
-        models = pipeline.model_label
-        valid: list[tuple[StreamName, Event, float, int]] = []
+        decode = self._decoder.decode
+        valid: list[tuple[Event, float, int]] = []
+        keys: list[tuple[StreamName, str, int]] = []  # what each valid event is counted by
         invalid: list[tuple[StreamName, str | None, int]] = []
         positions = self._positions
-        for record in records:
-            tp = (record.topic, record.partition)
-            if record.offset < positions.get(tp, 0):
-                continue  # fetched before the seek to the state's offset: applied already
-            offsets[tp] = record.offset + 1
-            stream = self._streams[record.topic]
-            stats = shards.get(record.partition)
-            if stats is None:
-                stats = shards[record.partition] = BatchStats()
-            try:
-                event = self._decoder.decode(stream, record.value)
-            except DecodeError as err:
-                invalid.append((stream, err.model, record.partition))
-                stats.dead_letters[err.reason] += 1
-                letters.append(DeadLetter(record, err.reason, err.detail))
-                if self._invalid_logged():
-                    log.warning(
-                        "invalid event at %s[%d]@%d: %s",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        err,
-                    )
-                continue
-            record_time = record.timestamp / 1000
-            timestamp = event.event_time(record_time)
-            if timestamp > record_time + MAX_FUTURE_S:
-                # One event from the far future would expire every waiting prediction.
-                stats.future_timestamps[stream] += 1
-                timestamp = record_time
-            valid.append((stream, event, timestamp, record.partition))
+        # Records come in runs of one partition: what is per partition is looked up once
+        # per run, not per record.
+        for tp, run in groupby(records, _TOPIC_PARTITION):
+            stream = self._streams[tp[0]]
+            shard = tp[1]
+            stats = shards.get(shard)
+            position = positions.get(tp, 0)
+            newest = float("-inf")
+            for record in run:
+                offset = record.offset
+                if offset < position:
+                    continue  # fetched before the seek to the state's offset: applied already
+                offsets[tp] = offset + 1
+                if stats is None:
+                    stats = shards[shard] = BatchStats()
+                try:
+                    event = decode(stream, record.value)
+                except DecodeError as err:
+                    invalid.append((stream, err.model, shard))
+                    stats.dead_letters[err.reason] += 1
+                    letters.append(DeadLetter(record, err.reason, err.detail))
+                    if self._invalid_logged():
+                        log.warning("invalid event at %s[%d]@%d: %s", *tp, offset, err)
+                    continue
+                record_time = record.timestamp / 1000
+                timestamp = event.event_time(record_time)
+                if timestamp > record_time + MAX_FUTURE_S:
+                    # One event from the far future would expire every waiting prediction.
+                    stats.future_timestamps[stream] += 1
+                    timestamp = record_time
+                if timestamp > newest:
+                    newest = timestamp
+                valid.append((event, timestamp, shard))
+                keys.append((stream, event.model, shard))
+            if stats is not None and newest > float("-inf"):
+                stats.event_time(stream, newest)
         if letters and not self._deliver(source, letters, stop):
             log.error(
                 "dead-letter topic unavailable; batch of %d records not committed, "
@@ -239,11 +248,12 @@ class Service:
             )
             return None
         # The batch's effects are applied only once its dead letters are safe.
-        statuses = pipeline.process_many((event, time, shard) for _, event, time, shard in valid)
-        for (stream, event, timestamp, shard), status in zip(valid, statuses, strict=True):
-            stats = shards[shard]
-            stats.events[(stream, models.known(event.model) or OTHER, status)] += 1
-            stats.event_time(stream, timestamp)
+        statuses = pipeline.process_many(valid)
+        models = pipeline.model_label
+        for ((stream, model, shard), status), n in Counter(
+            zip(keys, statuses, strict=True)
+        ).items():
+            shards[shard].events[(stream, models.known(model) or OTHER, status)] += n
         for stream, name, shard in invalid:
             # Invalid events never take a model label: hostile names would crowd out real ones.
             label = (models.known(name) if name else None) or UNKNOWN

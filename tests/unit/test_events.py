@@ -151,6 +151,40 @@ def test_a_schema_error_keeps_the_model_name_when_it_is_valid() -> None:
     assert "label" in info.value.detail
 
 
+@pytest.mark.parametrize("stream", STREAMS)
+def test_model_names_are_checked_on_every_stream_and_stay_invalid_when_seen_again(
+    stream: str,
+) -> None:
+    fresh = EventDecoder()  # remembers the valid names it has seen
+    body = {"predictions": '"id": "a", "prediction": 1', "outcomes": '"id": "a", "label": 1'}
+    rest = body.get(stream, '"signal": "conversion"')
+    for name, valid in [("churn", True), ("churn", True), ("has space", False), ("m\\n", False)]:
+        data = f'{{"model": "{name}", {rest}}}'.encode()
+        for _ in range(2):
+            if valid:
+                assert fresh.decode(stream, data).model == name
+            else:
+                with pytest.raises(DecodeError) as info:
+                    fresh.decode(stream, data)
+                assert (info.value.reason, info.value.model) == ("schema", None)
+                assert "$.model" in info.value.detail
+
+
+@pytest.mark.parametrize("name", ["", "x" * 129])
+def test_feature_names_of_0_or_over_128_characters_are_schema_errors(name: str) -> None:
+    fresh = EventDecoder()
+    good = b'{"id": "a", "model": "churn", "prediction": 1, "features": {"x": 1, "y": "b"}}'
+    assert fresh.decode("predictions", good).features == {"x": 1.0, "y": "b"}
+    bad = json.dumps({"id": "a", "model": "churn", "prediction": 1, "features": {"x": 1, name: 2}})
+    for _ in range(2):
+        with pytest.raises(DecodeError) as info:
+            fresh.decode("predictions", bad.encode())
+        assert (info.value.reason, info.value.model) == ("schema", "churn")
+        assert "`key` in `$.features`" in info.value.detail
+    longest = {"id": "a", "model": "churn", "prediction": 1, "features": {"x" * 128: 1}}
+    assert fresh.decode("predictions", json.dumps(longest).encode()).features == {"x" * 128: 1.0}
+
+
 def test_timestamps_are_epoch_seconds_whether_numbers_or_rfc3339() -> None:
     as_text = decoder.decode(
         "outcomes",
