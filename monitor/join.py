@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 __all__ = ["JoinCounts", "JoinResult", "JoinStore", "Joined"]
 
@@ -30,8 +30,9 @@ class JoinResult(Enum):
     LATE = "late"  # outcome older than the watermark minus the TTL: its prediction is gone
 
 
-@dataclass(frozen=True, slots=True)
-class Joined(Generic[P, L]):
+class Joined(NamedTuple, Generic[P, L]):
+    """A prediction and its outcome (a tuple: made for every pair, it must be cheap)."""
+
     prediction: P
     label: L
     predicted_at: float
@@ -115,7 +116,7 @@ class JoinStore(Generic[P, L]):
             self.counts.duplicate_predictions += 1
             return JoinResult.DUPLICATE
         waiting = self._outcomes.pop(key, None)
-        entry = _Prediction(payload, timestamp, joined=waiting is not None)
+        entry = _Prediction(payload, timestamp, waiting is not None)
         self._predictions[key] = entry
         if len(self._predictions) > self.max_predictions:
             _, oldest = self._predictions.popitem(last=False)
@@ -165,7 +166,8 @@ class JoinStore(Generic[P, L]):
         horizon = timestamp - self.ttl_s
         predictions = self._predictions
         while predictions:
-            key, oldest = next(iter(predictions.items()))
+            key = next(iter(predictions))
+            oldest = predictions[key]
             if oldest.timestamp >= horizon:
                 break
             del predictions[key]
@@ -174,7 +176,8 @@ class JoinStore(Generic[P, L]):
                 self.on_expired(oldest.payload)
         outcomes = self._outcomes
         while outcomes:
-            key, (label, labelled_at) = next(iter(outcomes.items()))
+            key = next(iter(outcomes))
+            label, labelled_at = outcomes[key]
             if labelled_at >= horizon:
                 break
             del outcomes[key]

@@ -11,6 +11,9 @@ from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress
+from operator import add
 from typing import Any, Final
 
 from detectors.policy import DriftPolicy, FeatureEvidence
@@ -31,6 +34,8 @@ Payload = tuple[str, Any, str, tuple[str, ...]]
 _STATE_VERSION: Final = 1
 #: Rows of predictions that wait, at most, for the drift windows (see ModelMonitor.flush).
 FLUSH_ROWS: Final = 512
+#: Joined pairs that wait, at most, for the outcome trackers (see ModelMonitor.flush).
+FLUSH_PAIRS: Final = 512
 
 LABEL_DELAY_BUCKETS: Final[tuple[float, ...]] = (
     60.0,
@@ -122,6 +127,9 @@ class ModelMonitor:
         self._rows: list[Mapping[str, Any]] = []
         self._predictions: list[Any] = []
         self._segment_rows: dict[tuple[str, str], list[int]] = {}
+        # Joined pairs not yet applied (see flush): payload, label, delay, time, and
+        # whether the payload's version was tracked when it joined.
+        self._joined: list[tuple[Payload, Any, float, float, bool]] = []
         self.snapshot = self._snapshot()
 
     def _policy(self) -> DriftPolicy:
@@ -152,6 +160,8 @@ class ModelMonitor:
             self.version = event.model_version
             self._versions[self.version] = None
             self._versions.move_to_end(self.version)
+            if len(self._versions) > self.limits.max_versions:
+                self._flush_joined()  # waiting pairs go to the trackers about to go
             while len(self._versions) > self.limits.max_versions:
                 old, _ = self._versions.popitem(last=False)
                 self._version_outcomes.pop(old, None)
@@ -185,6 +195,7 @@ class ModelMonitor:
         at a time, with the same results as one row at a time.
         """
         self._flush_rows()
+        self._flush_joined()
         if self._outcomes is not None:
             self._outcomes.flush()
 
@@ -216,35 +227,75 @@ class ModelMonitor:
     # -- outcomes and signals -----------------------------------------------------------
 
     def on_joined(self, payload: Payload, label: Any, delay_s: float, timestamp: float) -> None:
-        _, prediction, version, segments = payload
+        """Take a joined pair; it waits for :meth:`flush` (at most ``FLUSH_PAIRS`` wait),
+        which applies the pairs taken since the last one, tracker by tracker."""
         self.dirty = True
-        if self.task is None:
-            self.task = infer_task(prediction, label)
-            if self.task is None:
+        version = payload[2]
+        # Whether its version is tracked is decided now, as pair by pair.
+        self._joined.append((payload, label, delay_s, timestamp, version in self._versions))
+        if len(self._joined) >= FLUSH_PAIRS:
+            self._flush_joined()
+
+    def _flush_joined(self) -> None:
+        pending = self._joined
+        if not pending:
+            return
+        self._joined = []
+        if self.task is None:  # the first pair that tells the task sets it
+            for start, (payload, label, *_) in enumerate(pending):
+                self.task = infer_task(payload[1], label)
+                if self.task is not None:
+                    pending = pending[start:]
+                    break
                 self.joins["unusable"] += 1
+            else:
                 return
         if self._outcomes is None:
             self._outcomes = self._tracker()
-        error = error_of(self.task, prediction, label, self.config.threshold)
-        if error is None or not math.isfinite(error):  # as OutcomeTracker.add decides
-            self.joins["unusable"] += 1
-            return
-        self._outcomes.add_checked(prediction, label, error, timestamp)
-        self.joins["joined"] += 1
-        self.last_joined_at = max(self.last_joined_at or timestamp, timestamp)
-        self._delay_buckets[_bucket(max(delay_s, 0.0))] += 1
-        self._delay_sum += max(delay_s, 0.0)
-        if version and version in self._versions:
-            tracker = self._version_outcomes.get(version)
+        task, threshold = self.task, self.config.threshold
+        errors = [error_of(task, pair[0][1], pair[1], threshold) for pair in pending]
+        # As OutcomeTracker.add decides (|1e308 - -1e308| overflows).
+        checked = [e for e in errors if e is not None and math.isfinite(e)]
+        if len(checked) < len(pending):
+            self.joins["unusable"] += len(pending) - len(checked)
+            usable = [e is not None and math.isfinite(e) for e in errors]
+            pending = list(compress(pending, usable))
+            if not pending:
+                return
+        predictions = [pair[0][1] for pair in pending]
+        labels = [pair[1] for pair in pending]
+        delays = [max(pair[2], 0.0) for pair in pending]
+        times = [pair[3] for pair in pending]
+        self._outcomes.add_many(predictions, labels, checked, times)
+        self.joins["joined"] += len(pending)
+        latest = max(times)
+        self.last_joined_at = max(self.last_joined_at or latest, latest)
+        for delay in delays:
+            self._delay_buckets[_bucket(delay)] += 1
+        self._delay_sum = reduce(add, delays, self._delay_sum)
+        # The version and segment trackers take their pairs (in order), made in the
+        # order their first pair came.
+        groups: dict[tuple[str, str] | str, list[int]] = {}
+        segment_keys = self.config.segments
+        for i, (payload, _, _, _, tracked) in enumerate(pending):
+            if tracked and payload[2]:
+                groups.setdefault(payload[2], []).append(i)
+            for key, value in zip(segment_keys, payload[3], strict=False):
+                if value:
+                    groups.setdefault((key, value), []).append(i)
+        for group, rows in groups.items():
+            trackers: Any = (
+                self._version_outcomes if isinstance(group, str) else self._segment_outcomes
+            )
+            tracker = trackers.get(group)
             if tracker is None:
-                tracker = self._version_outcomes[version] = self._tracker(detectors=())
-            tracker.add_checked(prediction, label, error, timestamp)
-        for key, value in zip(self.config.segments, segments, strict=False):
-            if value:
-                tracker = self._segment_outcomes.get((key, value))
-                if tracker is None:
-                    tracker = self._segment_outcomes[(key, value)] = self._tracker(detectors=())
-                tracker.add_checked(prediction, label, error, timestamp)
+                tracker = trackers[group] = self._tracker(detectors=())
+            tracker.add_many(
+                [predictions[i] for i in rows],
+                [labels[i] for i in rows],
+                [checked[i] for i in rows],
+                [times[i] for i in rows],
+            )
 
     def _tracker(self, detectors: tuple[str, ...] | None = None) -> OutcomeTracker:
         assert self.task is not None

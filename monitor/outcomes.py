@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial, reduce
+from operator import add
 from typing import Any, Final
 
 from detectors.change import ADWIN, CUSUM, DDM, EDDM, KSWIN, ChangeDetector, PageHinkley
@@ -104,23 +105,36 @@ class OutcomeTracker:
         error = error_of(self.task, prediction, label, self.threshold)
         if error is None or not math.isfinite(error):  # |1e308 - -1e308| overflows
             return False
-        self.add_checked(prediction, label, error, timestamp)
+        self.add_many([prediction], [label], [error], [timestamp])
         return True
 
-    def add_checked(self, prediction: Any, label: Any, error: float, timestamp: float) -> None:
-        """Add a pair :meth:`add` would take, with its (finite) ``error_of``: a model's
-        version and segment trackers take the pairs its main tracker took."""
-        self.performance.put(prediction, label)
-        self.pairs += 1
+    def add_many(
+        self,
+        predictions: Sequence[Any],
+        labels: Sequence[Any],
+        errors: Sequence[float],
+        timestamps: Sequence[float],
+    ) -> None:
+        """Add pairs :meth:`add` would take, with their (finite) ``error_of``, in order:
+        the same as one :meth:`add` per pair. (A model computes the errors once for its
+        main, version and segment trackers.)"""
+        self.performance.put_many(predictions, labels)
+        n = len(errors)
+        self.pairs += n
         if self.detectors:
-            self._errors.append(error)
-            self._times.append(timestamp)
+            self._errors.extend(errors)
+            self._times.extend(timestamps)
             if len(self._errors) >= FLUSH_ERRORS:
                 self.flush()
-        self._window_errors += error
-        self._window_pairs += 1
-        if self._window_pairs >= self.window:
-            self._close_window()
+        done = 0
+        while done < n:
+            take = min(n - done, self.window - self._window_pairs)
+            # Summed one by one from the running total, as pair by pair.
+            self._window_errors = reduce(add, errors[done : done + take], self._window_errors)
+            self._window_pairs += take
+            done += take
+            if self._window_pairs >= self.window:
+                self._close_window()
 
     def flush(self) -> None:
         """Feed the errors added since the last flush to the concept detectors, as

@@ -7,7 +7,7 @@ buffers; metrics are computed when asked (at a scrape or a window close), not pe
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -132,16 +132,24 @@ class PerformanceWindow:
 
     def put(self, prediction: Any, label: Any) -> None:
         """Add a pair known to fit the task (``error_of`` is not ``None`` for it)."""
-        pred: Any
-        lab: Any
-        if self.task == "multiclass":
-            pred, lab = str(prediction), str(label)
-        else:  # a binary label is a bool, 0 or 1 here: float() is its 0/1
-            pred, lab = float(prediction), float(label)
-        self._pred[self._next] = pred
-        self._label[self._next] = lab
-        self._next = (self._next + 1) % self.size
-        self._count = min(self._count + 1, self.size)
+        self.put_many([prediction], [label])
+
+    def put_many(self, predictions: Sequence[Any], labels: Sequence[Any]) -> None:
+        """Add pairs in order, as one :meth:`put` per pair would: a slice at a time."""
+        # A binary label is a bool, 0 or 1 here: float() is its 0/1.
+        convert: Callable[[Any], Any] = str if self.task == "multiclass" else float
+        preds, labs = list(map(convert, predictions)), list(map(convert, labels))
+        n, size, at = len(preds), self.size, self._next
+        done = max(n - size, 0)  # pairs the window would push out again before the end
+        at = (at + done) % size
+        while done < n:
+            take = min(n - done, size - at)
+            self._pred[at : at + take] = preds[done : done + take]
+            self._label[at : at + take] = labs[done : done + take]
+            done += take
+            at = (at + take) % size
+        self._next = at
+        self._count = min(self._count + n, size)
 
     def metrics(self) -> dict[str, float]:
         """Metrics over the window; empty while the window is empty."""

@@ -173,3 +173,102 @@ def test_a_flush_that_fails_loses_only_its_own_rows_and_the_next_ones_apply(
     assert monitor.drift.reference_rows == rows + 30
     segment_rows = sum(m.reference_rows for m in monitor._segment_drift.values())
     assert segment_rows == 30  # the failed flush's rows never reached the segments
+
+
+def _stream(seed: int, task: str) -> list[tuple[Any, float]]:
+    """Seeded events of two models: predictions whose version changes (more versions
+    than are tracked), outcomes early and late, duplicated and unusable, and signals."""
+    from monitor.events import Outcome, Signal
+
+    rng = random.Random(seed)
+    events: list[tuple[Any, float]] = []
+    waiting: list[tuple[str, str, Any]] = []
+    t = 1_000.0
+    for i in range(1_500):
+        t += rng.random()
+        model = rng.choice(["a", "b"])
+        if task == "binary":
+            prediction: Any = rng.random()
+            label: Any = rng.choice([0, 1, 1.0, True, "x"]) if rng.random() < 0.05 else int(
+                rng.random() < prediction
+            )
+        elif task == "multiclass":
+            prediction = rng.choice(["red", "green", "blue"])
+            label = prediction if rng.random() < 0.7 else rng.choice(["red", "green"])
+        else:
+            prediction = rng.gauss(0.0, 1.0)
+            label = prediction + rng.gauss(0.0, 1.0) if rng.random() < 0.97 else "x"
+        event_id = f"{i - 3 if i > 3 and rng.random() < 0.02 else i}"  # some duplicates
+        version = f"v{min(i // 250, 5)}" if rng.random() < 0.95 else None
+        region = rng.choice(["eu", "us", "apac"])
+        events.append(
+            (
+                Prediction(
+                    id=event_id,
+                    model=model,
+                    model_version=version,
+                    features={"x": rng.gauss(0.0, 1.0), "c": rng.choice("pq")},
+                    prediction=prediction,
+                    segment={"region": region} if rng.random() < 0.9 else {},
+                ),
+                t,
+            )
+        )
+        waiting.append((model, event_id, label))
+        if rng.random() < 0.05:  # an outcome before its prediction
+            events.append((Outcome(id=f"early-{i}", model=model, label=label), t))
+            events.append((_early(model, i, prediction, version), t + 0.5))
+        while waiting and rng.random() < 0.75:
+            m, e, lab = waiting.pop(rng.randrange(len(waiting)))
+            events.append((Outcome(id=e, model=m, label=lab), t + rng.random()))
+        if rng.random() < 0.02:  # an outcome whose prediction never comes, or too late
+            events.append((Outcome(id=f"orphan-{i}", model=model, label=label), t))
+            events.append((Outcome(id=f"late-{i}", model=model, label=label), t - 100.0))
+        if rng.random() < 0.1:
+            signal_id = event_id if rng.random() < 0.8 else f"none-{i}"
+            events.append((Signal(model=model, signal="conversion", id=signal_id), t))
+    return events
+
+
+def _early(model: str, i: int, prediction: Any, version: str | None) -> Prediction:
+    return Prediction(
+        id=f"early-{i}", model=model, model_version=version, features={}, prediction=prediction
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pipeline_events_in_batches_equal_one_event_at_a_time(seed: int) -> None:
+    from monitor.pipeline import Pipeline
+
+    task = ["binary", "multiclass", "regression"][seed % 3]
+    rng = random.Random(seed)
+    settings = Settings.model_validate(
+        {
+            "limits": {"max_versions": 2},
+            "join": {"ttl_s": 60.0},
+            "defaults": {
+                "segments": ["region"],
+                "reference_size": 50,
+                "window_size": rng.choice([20, 64]),
+                "performance_window": rng.choice([7, 50]),
+                "concept_detectors": ["adwin", "page_hinkley"],
+            },
+        }
+    )
+    events = _stream(seed, task)
+    one, many = Pipeline(settings), Pipeline(settings)
+    one_statuses = [one.process(event, t) for event, t in events]
+    many_statuses: list[str] = []
+    start = 0
+    while start < len(events):
+        stop = start + rng.choice([1, 7, 100, 600, 2_000])
+        many_statuses += many.process_many((e, t, 0) for e, t in events[start:stop])
+        start = stop
+    assert many_statuses == one_statuses
+    assert {"duplicate", "unmatched", "late"} <= set(one_statuses)
+    state = many.to_state()  # flushes what waits
+    assert _text(state) == _text(one.to_state())
+    joins = [m[1]["joins"] for m in state["models"]]
+    assert task == "multiclass" or all(j["joined"] > 0 and j["unusable"] > 0 for j in joins)
+    versions = [[v for v, _ in m[1]["version_outcomes"]] for m in state["models"]]
+    assert all(len(v) == 2 for v in versions)  # older versions' trackers were dropped
