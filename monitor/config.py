@@ -66,7 +66,9 @@ class KafkaSettings(_Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 10_000
     heartbeat_interval_ms: Annotated[int, Field(ge=100)] = 3_000
-    max_poll_records: PositiveInt = 2_000
+    # Large enough that one poll takes every record the client holds: it asks the
+    # broker for more only then, so a smaller batch leaves it waiting for each fetch.
+    max_poll_records: PositiveInt = 5_000
     poll_timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 500
     # Largest record the dead-letter producer sends; bigger ones go without their value.
     dead_letter_max_bytes: PositiveInt = 16 << 20

@@ -366,10 +366,8 @@ class DriftMonitor:
         return report
 
     def _reset_window(self) -> None:
-        size = self.window_size
-        for name, column in self._columns.items():
-            column[:] = [math.nan if name in self._numeric else None] * size
-        self._prediction_column[:] = [math.nan if self._prediction_numeric else None] * size
+        # The columns keep their old values: only their first ``_rows`` are ever read,
+        # and the next window writes each of those before it counts it.
         self._rows = 0
         self._started_at, self._ended_at = math.inf, -math.inf
 
