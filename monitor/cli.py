@@ -252,9 +252,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, stack: ExitStack) -> int:
-    from monitor.daemon import build_daemon
+    from monitor.daemon import build_daemon, tune_gc
 
     daemon = build_daemon(settings, stack)
+    tune_gc()
     stop = threading.Event()
     install_signal_handlers(stop)
     daemon.service.run(stop)

@@ -6,10 +6,11 @@ Shared by ``driftline run`` and ``driftline demo``; imports are deferred so that
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from monitor import __version__
 from monitor.config import Settings
@@ -24,9 +25,12 @@ if TYPE_CHECKING:
     from monitor.status import StatusBoard
     from monitor.telemetry import Telemetry
 
-__all__ = ["Daemon", "build_daemon", "load_references", "start_local_broker"]
+__all__ = ["Daemon", "build_daemon", "load_references", "start_local_broker", "tune_gc"]
 
 log = logging.getLogger("driftline")
+
+#: Allocations between two collections of the youngest generation (Python's is 700).
+GC_THRESHOLD: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,19 @@ def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
         server.port,
     )
     return Daemon(service, pipeline, telemetry, status, server)
+
+
+def tune_gc() -> None:
+    """Set the garbage collector for a long-running loop over events.
+
+    What is built by now (modules, references, a restored state) lives as long as the
+    process: frozen, collections no longer scan it. Events make many short-lived
+    objects and next to no reference cycles: the youngest generation is collected
+    every 10,000 allocations instead of 700 (benchmarks/e2e.py measured the
+    difference).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
 def _state_store(settings: Settings, stack: ExitStack) -> LocalStore | ShardStore | None:

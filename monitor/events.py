@@ -67,7 +67,7 @@ Timestamp = Annotated[float, Meta(ge=0)] | Annotated[_dt.datetime, Meta(tz=True)
 FeatureValue = float | ShortText | bool | None
 
 
-class _Event(Struct, kw_only=True):
+class _Event(Struct, kw_only=True, gc=False):
     """Fields common to every event; ``timestamp`` is epoch seconds after decoding."""
 
     # Matches MODEL_NAME_PATTERN: checked by EventDecoder, once per name.

@@ -189,8 +189,10 @@ def _stream(seed: int, task: str) -> list[tuple[Any, float]]:
         model = rng.choice(["a", "b"])
         if task == "binary":
             prediction: Any = rng.random()
-            label: Any = rng.choice([0, 1, 1.0, True, "x"]) if rng.random() < 0.05 else int(
-                rng.random() < prediction
+            label: Any = (
+                rng.choice([0, 1, 1.0, True, "x"])
+                if rng.random() < 0.05
+                else int(rng.random() < prediction)
             )
         elif task == "multiclass":
             prediction = rng.choice(["red", "green", "blue"])

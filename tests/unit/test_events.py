@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 
@@ -183,6 +184,20 @@ def test_feature_names_of_0_or_over_128_characters_are_schema_errors(name: str) 
         assert "`key` in `$.features`" in info.value.detail
     longest = {"id": "a", "model": "churn", "prediction": 1, "features": {"x" * 128: 1}}
     assert fresh.decode("predictions", json.dumps(longest).encode()).features == {"x" * 128: 1.0}
+
+
+@pytest.mark.parametrize(
+    ("stream", "data"),
+    [
+        ("predictions", b'{"id": "a", "model": "m", "prediction": 1, "features": {"x": 1}}'),
+        ("outcomes", b'{"id": "a", "model": "m", "label": 1}'),
+        ("signals", b'{"model": "m", "signal": "conversion"}'),
+    ],
+)
+def test_events_are_not_tracked_by_the_garbage_collector(stream: str, data: bytes) -> None:
+    # They hold strings, numbers and dicts of those: never a reference cycle.
+    event = decoder.decode(stream, data)
+    assert not gc.is_tracked(event)
 
 
 def test_timestamps_are_epoch_seconds_whether_numbers_or_rfc3339() -> None:

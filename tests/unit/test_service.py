@@ -181,3 +181,17 @@ def test_a_stop_before_connecting_returns_without_touching_the_source() -> None:
     service = Service(Settings(), telemetry, lambda stop, beat: None)
     summary = service.run(threading.Event())
     assert summary.events == 0
+
+
+def test_the_daemon_freezes_what_it_built_and_collects_young_objects_less_often() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc; from monitor.daemon import GC_THRESHOLD, tune_gc; "
+        "before = gc.get_threshold(); tune_gc(); "
+        "print(before[0], gc.get_threshold()[0] == GC_THRESHOLD > before[0], "
+        "gc.get_freeze_count() > 1000)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["700", "True", "True"]
