@@ -849,8 +849,14 @@ def _batch_path(
     stop = threading.Event()
     batch = settings.kafka.max_poll_records
     spent = [0.0, 0.0]  # warm-up, steady state
+    steady = False
     while True:
         warming = source.lines < warmup
+        if not warming and not steady:
+            # The last rows of the warm-up wait in the models' queues: learn them (and
+            # hash the new references) before the steady state is timed.
+            service.tick(source, force=True)
+            steady = True
         records = source.poll(0, min(batch, warmup - source.lines) if warming else batch)
         if not records:
             break
