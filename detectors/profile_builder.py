@@ -6,7 +6,8 @@ import math
 import numbers
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -21,6 +22,10 @@ __all__ = ["FeatureValue", "ProfileBuilder", "build_profile", "to_category"]
 #: What a row may hold for a feature; ``None`` (or NaN) means missing.
 FeatureValue: TypeAlias = float | int | str | bool | None
 _EXACT_INT = 2.0**53
+_ABSENT: Any = object()  # a feature not in a row (None is in it, as missing)
+_EMPTY = frozenset({type(None), type(_ABSENT)})
+_NUMBERS = frozenset({float, int})
+_LABELS = frozenset({str, bool})
 
 
 def to_category(value: float | int | str | bool) -> str:
@@ -128,6 +133,61 @@ class ProfileBuilder:
             if not math.isnan(number):  # NaN is how CSV and Parquet readers say missing
                 buffer.append(number)
         self._n_rows += 1
+
+    def update_many(self, rows: Sequence[Mapping[str, FeatureValue]]) -> bool:
+        """Add rows as one :meth:`update` per row would, a column at a time.
+
+        Returns ``False``, having added nothing, unless every value is a float, int,
+        str, bool or ``None``, every number is finite or NaN, every name is a str and
+        no feature holds both numbers and labels in these rows: such rows are for
+        :meth:`update`, one at a time.
+        """
+        names = list(dict.fromkeys(chain.from_iterable(rows)))  # in order of first sight
+        if not all(type(name) is str for name in names):
+            return False
+        columns = [[row.get(name, _ABSENT) for row in rows] for name in names]
+        numeric: list[list[float]] = []
+        labelled: list[list[str]] = []
+        for column in columns:
+            kinds = set(map(type, column)) - _EMPTY
+            if kinds <= _NUMBERS:
+                values = [v for v in column if v is not None and v is not _ABSENT and v == v]
+                if not all(map(math.isfinite, values)):
+                    return False
+                numeric.append(values)
+                labelled.append([])
+            elif kinds <= _LABELS:
+                numeric.append([])
+                labelled.append(
+                    [v if type(v) is str else to_category(v) for v in column if type(v) in kinds]
+                )
+            else:
+                return False
+        self._make_entries(rows, names)
+        for name, values, labels in zip(names, numeric, labelled, strict=True):
+            if values:
+                self._numbers[name].extend(values)
+            if labels:
+                self._categories[name].update(labels)
+        self._n_rows += len(rows)
+        return True
+
+    def _make_entries(self, rows: Sequence[Mapping[str, FeatureValue]], names: list[str]) -> None:
+        """Make the entries of features new here in the order :meth:`update` would
+        (that of their first number or ``None``, and of their first label)."""
+        numbers = {n for n in names if n not in self._numbers}
+        labels = {n for n in names if n not in self._categories}
+        for row in rows:
+            if not (numbers or labels):
+                return
+            for name, value in row.items():
+                if type(value) in _LABELS:
+                    if name in labels:
+                        self._categories[name] = Counter()
+                        labels.discard(name)
+                elif name in numbers:
+                    self._numbers[name] = array("d")
+                    numbers.discard(name)
 
     def build(self) -> Profile:
         """Summarise the rows seen so far; the builder is left unchanged."""

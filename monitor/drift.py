@@ -72,6 +72,14 @@ class WindowReport:
         )
 
 
+def _add_predictions(builder: ProfileBuilder, predictions: Sequence[Any]) -> None:
+    """The predictions (``None`` is none) as rows of one feature, as one update each."""
+    rows = [{PREDICTION: p} for p in predictions if p is not None]
+    if not builder.update_many(rows):
+        for row in rows:
+            builder.update(row)
+
+
 def _check_state(c: FeatureCheck) -> list[Any]:
     return [c.kind, c.count, c.missing_ratio, c.outside_ratio, c.psi, c.statistic, c.pvalue]
 
@@ -192,22 +200,24 @@ class DriftMonitor:
         """Add rows in order, as one :meth:`add` per row would; returns the reports of
         the windows they closed.
 
-        While learning, rows go one by one to the reference; after that, each stretch of
-        rows up to the window's end is written column by column.
+        Rows go in stretches, column by column: up to the reference's size while it is
+        learned, then up to each window's end.
         """
         reports: list[WindowReport] = []
         start, total = 0, len(rows)
         while start < total:
-            if self.reference is None:
-                self._learn(rows[start], predictions[start])
-                start += 1
+            if self._builder is not None:
+                # Rows a builder turns down do not count: the reference is not complete
+                # before this stretch's end.
+                stop = min(total, start + max(self.reference_size - self._builder.n_rows, 1))
+                self._learn_many(rows[start:stop], predictions[start:stop])
+                start = stop
                 continue
             stop = min(total, start + self.window_size - self._rows)
             if self.window_seconds is not None:
                 stop = self._timed_stop(timestamps, start, stop)
             if self.rolling:
-                for i in range(start, stop):
-                    self._collect(rows[i], predictions[i])
+                self._collect_many(rows[start:stop], predictions[start:stop])
             self._fill(timestamps[start:stop], rows[start:stop], predictions[start:stop])
             start = stop
             if self._window_done():
@@ -284,9 +294,18 @@ class DriftMonitor:
         self._started_at = min(self._started_at, *timestamps)
         self._ended_at = max(self._ended_at, *timestamps)
 
-    def _collect(self, features: Mapping[str, Any], prediction: Any) -> None:
+    def _collect_many(self, rows: Sequence[Mapping[str, Any]], predictions: Sequence[Any]) -> None:
         if self._next is None:
             self._next = (ProfileBuilder(), ProfileBuilder())
+        builder, prediction_builder = self._next
+        if builder.update_many(rows):
+            _add_predictions(prediction_builder, predictions)
+            return
+        for row, prediction in zip(rows, predictions, strict=True):
+            self._collect(row, prediction)
+
+    def _collect(self, features: Mapping[str, Any], prediction: Any) -> None:
+        assert self._next is not None
         rows, predictions = self._next
         try:
             rows.update(features)
@@ -311,6 +330,15 @@ class DriftMonitor:
             )
         )
 
+    def _learn_many(self, rows: Sequence[Mapping[str, Any]], predictions: Sequence[Any]) -> None:
+        assert self._builder is not None and self._predictions is not None
+        if self._builder.update_many(rows):
+            _add_predictions(self._predictions, predictions)
+        else:
+            for row, prediction in zip(rows, predictions, strict=True):
+                self._learn(row, prediction)
+        self._learned()
+
     def _learn(self, features: Mapping[str, Any], prediction: Any) -> None:
         assert self._builder is not None and self._predictions is not None
         try:
@@ -319,6 +347,10 @@ class DriftMonitor:
             self.untracked_values += len(features)
         if prediction is not None:
             self._predictions.update({PREDICTION: prediction})
+
+    def _learned(self) -> None:
+        """Once the reference's rows are in, it is built and the windows begin."""
+        assert self._builder is not None and self._predictions is not None
         if self._builder.n_rows >= self.reference_size:
             prediction_profile = self._predictions.build() if self._predictions.n_rows else None
             self._use(ModelReference(self.model, self._builder.build(), prediction_profile))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from detectors import (
@@ -233,3 +234,74 @@ def test_a_builder_keeps_taking_rows_after_building_a_profile() -> None:
     builder.update({"x": 3.0})
     assert first.numeric("x").count == 1
     assert builder.build().numeric("x").sample.tolist() == [1.0, 3.0]
+
+
+@st.composite
+def column_rows(draw: st.DrawFn) -> list[dict]:
+    """Rows whose features mostly keep to one kind (numbers or labels), with missing
+    values (None, NaN, absent keys) and, now and then, a value of the other kind or
+    infinity."""
+    kinds = {name: draw(st.sampled_from(["number", "label"])) for name in ("x", "y", "z", "w")}
+    numbers = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.integers(-1000, 1000))
+    labels = st.one_of(st.sampled_from(["a", "b", "c"]), st.booleans())
+    missing = st.sampled_from([math.nan, None])
+    odd = st.sampled_from([math.inf, "q", 2.0, True])
+    rows = []
+    for _ in range(draw(st.integers(0, 30))):
+        row: dict = {}
+        for name in draw(st.permutations(list(kinds))):
+            roll = draw(st.integers(0, 99))
+            if roll < 10:
+                continue  # absent
+            if roll < 20:
+                row[name] = draw(missing)
+            elif roll < 21:
+                row[name] = draw(odd)
+            else:
+                row[name] = draw(numbers if kinds[name] == "number" else labels)
+        rows.append(row)
+    return rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=column_rows(), cuts=st.lists(st.integers(0, 30), max_size=4))
+def test_rows_in_bulk_give_the_state_one_update_per_row_gives(
+    rows: list[dict], cuts: list[int]
+) -> None:
+    def one(builder: ProfileBuilder, row: dict) -> None:
+        with contextlib.suppress(ValueError):  # infinity: the row is turned down
+            builder.update(row)
+
+    single, bulk = ProfileBuilder(n_bins=4), ProfileBuilder(n_bins=4)
+    for row in rows:
+        one(single, row)
+    bounds = [0, *sorted(cuts), len(rows)]
+    for start, stop in zip(bounds, bounds[1:], strict=False):
+        chunk = rows[start:stop]
+        before = json.dumps(bulk.to_state())
+        taken = bulk.update_many(chunk)
+        event(f"taken in bulk: {taken}")
+        if not taken:
+            assert json.dumps(bulk.to_state()) == before  # nothing taken
+            for row in chunk:
+                one(bulk, row)
+    # Key order too: the same dicts, made in the same order.
+    assert json.dumps(bulk.to_state()) == json.dumps(single.to_state())
+    assert bulk.build() == single.build()
+
+
+def test_clean_rows_go_in_bulk_and_others_are_declined_untouched() -> None:
+    builder = ProfileBuilder()
+    clean = [{"x": 1.0, "c": "a", "n": None}, {"c": True, "x": math.nan, "i": 3}]
+    assert builder.update_many(clean)
+    assert builder.n_rows == 2
+    state = json.dumps(builder.to_state())
+    for rows in (
+        [{"x": math.inf}],
+        [{"x": 1.0}, {"x": "a"}],  # numbers and labels in one feature
+        [{"x": [1.0]}],
+        [{1: 1.0}],
+    ):
+        assert not builder.update_many(rows)  # type: ignore[arg-type]
+        assert json.dumps(builder.to_state()) == state
+    assert builder.build().features["c"].counts == {"a": 1, "true": 1}
