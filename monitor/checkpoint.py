@@ -29,11 +29,14 @@ from typing import Any, Final, Protocol
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "CheckpointText",
     "LocalStore",
     "ShardStore",
+    "compress",
     "decode",
     "encode",
     "release_free_memory",
+    "to_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,22 @@ class Checkpoint:
     references: Mapping[str, Any] = field(default_factory=dict)
 
 
-def encode(checkpoint: Checkpoint) -> bytes:
+@dataclass(frozen=True)
+class CheckpointText:
+    """A checkpoint's JSON text and the references to splice into it (:func:`to_text`).
+
+    Made on the thread that owns the state (the state shares objects with the live
+    one); what :func:`compress` does with it reads nothing that changes, so it may run
+    on another thread.
+    """
+
+    sequence: int
+    text: bytes
+    references: tuple[tuple[str, Any], ...]
+
+
+def to_text(checkpoint: Checkpoint) -> CheckpointText:
+    """The part of :func:`encode` that reads the state: its JSON text."""
     text = json.dumps(
         {
             "sequence": checkpoint.sequence,
@@ -81,7 +99,12 @@ def encode(checkpoint: Checkpoint) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
-    references = sorted(checkpoint.references.items())
+    return CheckpointText(checkpoint.sequence, text, tuple(sorted(checkpoint.references.items())))
+
+
+def compress(checkpoint: CheckpointText) -> bytes:
+    """The rest of :func:`encode`: header, checksum and gzip of the body."""
+    text, references = checkpoint.text, checkpoint.references
     # The body is written piece by piece, twice (checksum, then gzip): the references
     # are most of its bytes and never held all at once, nor the body as a whole.
     digest = hashlib.sha256()
@@ -95,7 +118,12 @@ def encode(checkpoint: Checkpoint) -> bytes:
     return out.getvalue()
 
 
-def _body(text: bytes, references: list[tuple[str, Any]]) -> Iterator[bytes | memoryview]:
+def encode(checkpoint: Checkpoint) -> bytes:
+    """A checkpoint as its file holds it."""
+    return compress(to_text(checkpoint))
+
+
+def _body(text: bytes, references: Iterable[tuple[str, Any]]) -> Iterator[bytes | memoryview]:
     """The body's JSON: the state's object with ``references`` added as its last member,
     each reference's text made once per reference (:attr:`ModelReference.json_bytes`)."""
     yield memoryview(text)[:-1]  # a view: the state's text is not copied
@@ -194,8 +222,13 @@ class LocalStore:
     def save(self, checkpoint: Checkpoint) -> int:
         """Write ``checkpoint`` durably; the bytes written. Older files beyond the last
         two are removed only once it is safe on disk."""
+        return self.write(to_text(checkpoint))
+
+    def write(self, checkpoint: CheckpointText) -> int:
+        """:meth:`save` of a checkpoint made text already (on any thread: the service's
+        writer thread calls it)."""
         self._prepare()
-        data = encode(checkpoint)
+        data = compress(checkpoint)
         path = self.directory / f"checkpoint-{checkpoint.sequence:012d}.json.gz"
         tmp = None
         try:

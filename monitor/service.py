@@ -1,7 +1,9 @@
 """The service loop: poll a batch, decode, count, dead-letter, commit — until told to stop.
 
 One thread runs :meth:`Service.run`; the HTTP thread only reads
-:meth:`Service.healthy`, :meth:`Service.ready` and the telemetry snapshot.
+:meth:`Service.healthy`, :meth:`Service.ready` and the telemetry snapshot; the
+checkpoint writer's thread (:mod:`monitor.checkpoint_writer`) only compresses and stores
+the text of checkpoints the loop made.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from monitor.checkpoint import (
     LocalStore,
     ShardStore,
     decode,
-    encode,
     release_free_memory,
+    to_text,
 )
+from monitor.checkpoint_writer import CheckpointWriter, Part
 from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
@@ -119,6 +122,7 @@ class Service:
         #: Called after each alert evaluation with its transitions (status page, demo).
         self.observers: list[Callable[[list[Transition]], None]] = []
         self._store = store
+        self._writer = None if store is None else CheckpointWriter(store)
         # Next offset of every partition whose records are applied to the state, and
         # those the last durable checkpoint covers.
         self._positions: dict[tuple[str, int], int] = {}
@@ -128,14 +132,17 @@ class Service:
         self._source: EventSource | None = None
         self._held: set[int] = set()  # shards whose state is here (shard stores)
         self._leaving: set[int] = set()  # revoked, to be dropped unless given back
-        self._commit_due = False  # the last checkpoint's offsets are not committed yet
+        self._commit_due = False  # durable offsets not committed yet (saved in a rebalance)
         self._failed_logged = _RateLimit(clock, per_interval=1, interval_s=60.0)
 
     # -- read by the HTTP thread -------------------------------------------------
 
     def healthy(self) -> bool:
-        """The loop made progress within ``http.stall_after_s``."""
-        return self._clock() - self._last_progress < self._settings.http.stall_after_s
+        """The loop made progress within ``http.stall_after_s``, and no checkpoint has
+        been in writing for longer (the loop goes on meanwhile, but nothing is durable)."""
+        now, limit = self._clock(), self._settings.http.stall_after_s
+        writing = None if self._writer is None else self._writer.started_at
+        return now - self._last_progress < limit and (writing is None or now - writing < limit)
 
     def ready(self) -> bool:
         """Connected to the broker with partitions assigned."""
@@ -170,11 +177,14 @@ class Service:
                         invalid += sum(stats.dead_letters.values())
                 self._update_lag(source)
                 self.tick(source)
+                # A written checkpoint is taken up at once (a cheap check): its offsets
+                # are committed and the checkpoint metrics move when it is durable.
+                self.collect_checkpoint(source)
                 if self._clock() - self._last_checkpoint >= self._interval_s:
-                    self.checkpoint(source)
+                    self.begin_checkpoint(source)
         finally:
             self.tick(source, force=True)
-            self.checkpoint(source)
+            self.checkpoint(source)  # waits for the write in flight, then for its own
             self._source = None
             self._telemetry.ready = False
             self._telemetry.connected = False
@@ -350,6 +360,9 @@ class Service:
     def on_assigned(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Partitions assigned: with a shard store, drop the shards that went elsewhere
         and take over the state of those new here. Returns where to resume each."""
+        # The write in flight covers the partitions held until now: taken up before they
+        # change (its offsets are committed at the next checkpoint, not from here).
+        self.collect_checkpoint(None, wait=True)
         assigned = set(partitions)
         shards = {p for _, p in partitions}
         if self._store is not None and not isinstance(self._store, LocalStore):
@@ -427,47 +440,92 @@ class Service:
             )
 
     def checkpoint(self, source: EventSource, commit: bool = True) -> bool:
-        """Write the state if it moved since the last checkpoint, then commit the offsets
-        it covers; ``False`` if it could not be written (nothing is committed then)."""
+        """Write the state if it moved since the last checkpoint and return once it is
+        durable, its offsets committed (unless ``commit`` is false: during a rebalance,
+        they are committed at the next checkpoint); ``False`` if it could not be written
+        (nothing is committed then).
+
+        For the final checkpoint, the one at revocation, and callers that need the state
+        durable when it returns; the loop uses :meth:`begin_checkpoint` and
+        :meth:`collect_checkpoint` instead and goes on while the state is written.
+        """
+        commit_to = source if commit else None
+        self.collect_checkpoint(commit_to, wait=True)  # one write at a time
+        if not self.begin_checkpoint(commit_to):
+            return True
+        return self.collect_checkpoint(commit_to, wait=True) is not False
+
+    def begin_checkpoint(self, source: EventSource | None) -> bool:
+        """Make the text of the state that moved since the last checkpoint and hand it to
+        the writer thread; ``False`` if nothing was started: nothing moved (then the
+        offsets of one saved during a rebalance are committed to ``source``), or a write
+        is still in flight (then nothing is done: the next call tries again)."""
+        if self._writer is not None and self._writer.busy:
+            return False
         self._last_checkpoint = self._clock()
-        if self._store is None:
-            return True
+        if self._writer is None:
+            return False
         if self._positions == self._durable:
-            if commit and self._commit_due:  # saved during a rebalance, not committed
+            if source is not None and self._commit_due:
                 self._commit_due = not source.commit(dict(self._durable))
-            return True
-        self._commit_due = not commit
-        if isinstance(self._store, LocalStore):
-            written = self._checkpoint_whole(source, self._store, commit)
-        else:
-            written = self._checkpoint_shards(source, self._store, commit)
+            return False
+        self._writer.start(self._parts(), self._clock())
+        return True
+
+    def collect_checkpoint(self, source: EventSource | None, wait: bool = False) -> bool | None:
+        """Take up the write in flight once it is finished (or wait for it): what it
+        wrote is durable and the offsets it covers are committed to ``source`` (``None``
+        during a rebalance: at the next checkpoint); failures are counted and logged.
+        ``True`` if every part was written, ``False`` if not, ``None`` if no write
+        finished (none was in flight, or it still runs and ``wait`` is false)."""
+        outcomes = None
+        if self._writer is not None:
+            outcomes = self._writer.wait() if wait else self._writer.take()
+        if outcomes is None:
+            return None
+        written = True
+        for part, outcome in outcomes:
+            if isinstance(outcome, CheckpointError):
+                written = False
+                self._telemetry.checkpoint_failed("write")
+                if self._failed_logged():
+                    log.error(
+                        "cannot write %s (%s); offsets stay at the last durable state and a "
+                        "restart will read the records since again",
+                        "a checkpoint" if part.shard is None else f"shard {part.shard}'s state",
+                        outcome,
+                    )
+                continue
+            self._sequence = max(self._sequence, part.checkpoint.sequence)
+            self._durable.update(part.offsets)
+            self._telemetry.checkpoint_written(part.created_at, outcome)
+            self._commit_due = True
+        if source is not None and self._commit_due:
+            self._commit_due = not source.commit(dict(self._durable))
         release_free_memory()  # the state and its encoding were large and short-lived
         return written
 
-    def _checkpoint_whole(self, source: EventSource, store: LocalStore, commit: bool) -> bool:
-        """One checkpoint of the whole state; the offsets are committed once it is saved."""
+    def _parts(self) -> list[Part]:
+        """The text of the next checkpoint: of the whole state (a local store), or one
+        per shard whose offsets moved (a shard store)."""
         positions = dict(self._positions)
-        checkpoint = self._checkpoint_of(positions, None)
-        try:
-            size = store.save(checkpoint)
-        except CheckpointError as exc:
-            self._telemetry.checkpoint_failed("write")
-            if self._failed_logged():
-                log.error(
-                    "cannot write a checkpoint (%s); offsets stay at the last durable "
-                    "state and a restart will read the records since again",
-                    exc,
-                )
-            return False
-        self._sequence = checkpoint.sequence
-        self._durable = positions
-        self._telemetry.checkpoint_written(checkpoint.created_at, size)
-        if commit:
-            source.commit(positions)
-        return True
+        if isinstance(self._store, LocalStore):
+            groups: list[tuple[int | None, dict[tuple[str, int], int]]] = [(None, positions)]
+        else:
+            moved = sorted({tp[1] for tp, o in positions.items() if self._durable.get(tp) != o})
+            groups = [
+                (shard, {tp: o for tp, o in positions.items() if tp[1] == shard}) for shard in moved
+            ]
+        parts = []
+        for n, (shard, offsets) in enumerate(groups, start=1):
+            checkpoint = self._checkpoint_of(offsets, shard, self._sequence + n)
+            parts.append(Part(shard, to_text(checkpoint), offsets, checkpoint.created_at))
+        return parts
 
-    def _checkpoint_of(self, offsets: dict[tuple[str, int], int], shard: int | None) -> Checkpoint:
-        """The next checkpoint: of the whole state, or of one shard's."""
+    def _checkpoint_of(
+        self, offsets: dict[tuple[str, int], int], shard: int | None, sequence: int
+    ) -> Checkpoint:
+        """A checkpoint of the whole state, or of one shard's."""
         refs: dict[str, ModelReference] = {}
         state: dict[str, Any]
         if shard is None:
@@ -484,7 +542,7 @@ class Service:
                 "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
             }
         return Checkpoint(
-            sequence=self._sequence + 1,
+            sequence=sequence,
             created_at=time.time(),
             offsets=offsets,
             references=refs,
@@ -492,31 +550,6 @@ class Service:
             group_id=self._settings.kafka.group_id,
             meta=self._identity(),
         )
-
-    def _checkpoint_shards(self, source: EventSource, store: ShardStore, commit: bool) -> bool:
-        """One checkpoint per shard that moved; each shard's offsets are committed once
-        its checkpoint is acknowledged."""
-        positions = dict(self._positions)
-        moved = sorted({tp[1] for tp, o in positions.items() if self._durable.get(tp) != o})
-        ok = True
-        for shard in moved:
-            offsets = {tp: o for tp, o in positions.items() if tp[1] == shard}
-            checkpoint = self._checkpoint_of(offsets, shard)
-            data = encode(checkpoint)
-            try:
-                store.save(shard, data)
-            except CheckpointError as exc:
-                ok = False
-                self._telemetry.checkpoint_failed("write")
-                if self._failed_logged():
-                    log.error("cannot write the checkpoint of shard %d (%s)", shard, exc)
-                continue
-            self._sequence = checkpoint.sequence
-            self._durable.update(offsets)
-            self._telemetry.checkpoint_written(checkpoint.created_at, len(data))
-            if commit:
-                source.commit(offsets)
-        return ok
 
     def _identity(self) -> dict[str, str]:
         """What a checkpoint must have been written for to be restored here."""
