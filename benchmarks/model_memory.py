@@ -79,7 +79,7 @@ from detectors import ProfileBuilder
 from monitor import __version__
 from monitor.checkpoint import Checkpoint, encode, release_free_memory
 from monitor.config import Settings
-from monitor.daemon import load_references
+from monitor.daemon import load_references, tune_gc
 from monitor.pipeline import Pipeline
 from monitor.reference import PREDICTION, ModelReference, save_reference
 
@@ -484,8 +484,10 @@ def run(
     stream = EventStream(
         events, every, names, seed=seed, interval_s=interval_s, label_delay_s=label_delay_s
     )
-    # As in the daemon, a model's monitor is made at its first event.
+    # As in the daemon, a model's monitor is made at its first event, and the garbage
+    # collector is set for the loop once the references are loaded.
     stream.pipeline = Pipeline(setup.settings, setup.references)
+    tune_gc()
     if trace_top:
         tracemalloc.start()
         stream.trace_at = nearest_sample(events, every, events // 2)
