@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import msgspec
+
 __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CheckpointText",
+    "Finite",
     "LocalStore",
     "ShardStore",
     "compress",
@@ -86,8 +90,29 @@ class CheckpointText:
     references: tuple[tuple[str, Any], ...]
 
 
+@dataclass(frozen=True)
+class Finite:
+    """A part of a state made of JSON types only, without NaN or infinity (the outcome
+    join store's entries: decoded events' ids, finite numbers, strings and bools).
+    :func:`to_text` writes it with msgspec, six times as fast as the json module, which
+    the rest of a state needs for its NaN."""
+
+    value: Any
+
+
 def to_text(checkpoint: Checkpoint) -> CheckpointText:
     """The part of :func:`encode` that reads the state: its JSON text."""
+    pieces: list[bytes] = []
+    # Each Finite is written as a placeholder string, replaced by its text afterwards;
+    # the token is random, so that no string in the state can pass for one.
+    token = secrets.token_hex(16)
+
+    def finite(value: Any) -> str:
+        if not isinstance(value, Finite):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        pieces.append(msgspec.json.encode(value.value))
+        return f"{token}-{len(pieces) - 1}"
+
     text = json.dumps(
         {
             "sequence": checkpoint.sequence,
@@ -98,7 +123,10 @@ def to_text(checkpoint: Checkpoint) -> CheckpointText:
             "state": checkpoint.state,
         },
         separators=(",", ":"),
+        default=finite,
     ).encode()
+    for i, piece in enumerate(pieces):
+        text = text.replace(b'"%s-%d"' % (token.encode(), i), piece, 1)
     return CheckpointText(checkpoint.sequence, text, tuple(sorted(checkpoint.references.items())))
 
 

@@ -23,6 +23,7 @@ from monitor.alerts import AlertEngine, Conditions, Transition, summary
 from monitor.checkpoint import (
     Checkpoint,
     CheckpointError,
+    Finite,
     LocalStore,
     ShardStore,
     decode,
@@ -530,14 +531,14 @@ class Service:
         state: dict[str, Any]
         if shard is None:
             state = {
-                "pipeline": self.pipeline.to_state(refs),
+                "pipeline": _finite_join(self.pipeline.to_state(refs)),
                 "telemetry": self._telemetry.to_state(),
                 "alerts": self.alerts.to_state(),
             }
         else:
             state = {
                 "shard": shard,
-                "pipeline": self.pipeline.shard_state(shard, refs),
+                "pipeline": _finite_join(self.pipeline.shard_state(shard, refs)),
                 "telemetry": self._telemetry.shard_state(shard),
                 "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
             }
@@ -649,6 +650,16 @@ class Service:
         if now - self._last_lag >= _LAG_INTERVAL_S:
             self._last_lag = now
             self._telemetry.set_consumer_lag(source.lag())
+
+
+def _finite_join(pipeline: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's state with its join entries marked :class:`Finite`: they are most
+    of a checkpoint's text and hold decoded events' values only (the decoder turns
+    non-finite numbers down), so the fast writer may write them."""
+    join = dict(pipeline["join"])
+    for entries in ("predictions", "outcomes"):
+        join[entries] = Finite(join[entries])
+    return {**pipeline, "join": join}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 from monitor.checkpoint import (
     Checkpoint,
     CheckpointError,
+    Finite,
     LocalStore,
     decode,
     encode,
@@ -48,6 +49,22 @@ def test_a_checkpoint_reads_back_as_written() -> None:
         {"group_id": "g"},
     )
     assert back.state["n"] == 7 and back.state["x"][0] == 1.5 and back.state["x"][1] != 1.0
+
+
+def test_finite_parts_read_back_as_the_json_module_would_write_them() -> None:
+    entries = [["m\x00p-1", ["m", 0.1 + 0.2, "", ["eu", "é"]], 1e-7, True], ["k", [1, "x"], 3]]
+    outcomes = [["m\x00q", ["m", False], 2.5]]
+    lookalike = "0123456789abcdef0123456789abcdef-0"  # the shape of a placeholder
+    plain = {"join": {"predictions": entries, "outcomes": outcomes}, "x": [float("nan"), lookalike]}
+    marked = {
+        "join": {"predictions": Finite(entries), "outcomes": Finite(outcomes)},
+        "x": [float("nan"), lookalike],
+    }
+    base = checkpoint(3)
+    back = decode(encode(Checkpoint(3, 1.0, base.offsets, marked, "g", {"group_id": "g"})))
+    want = json.loads(json.dumps(plain))
+    assert back.state["join"] == want["join"]
+    assert back.state["x"][1] == lookalike and back.state["x"][0] != back.state["x"][0]  # NaN
 
 
 def test_the_store_keeps_the_last_two_private_files(tmp_path: Path) -> None:
