@@ -82,6 +82,7 @@ from monitor.config import Settings
 from monitor.daemon import load_references, tune_gc
 from monitor.pipeline import Pipeline
 from monitor.reference import PREDICTION, ModelReference, save_reference
+from monitor.service import finite_join
 
 START_TIME_S = 1_700_000_000.0
 _PAGE = resource.getpagesize()
@@ -345,7 +346,7 @@ class EventStream:
             return 0, 0, 0.0
         started = time.perf_counter()
         refs: dict[str, ModelReference] = {}
-        state = {"pipeline": self.pipeline.to_state(refs)}
+        state = {"pipeline": finite_join(self.pipeline.to_state(refs))}
         data = encode(Checkpoint(1, START_TIME_S, {}, state, references=refs))
         took = time.perf_counter() - started
         sizes = len(data), _inflated_size(data), took

@@ -39,7 +39,7 @@ from monitor.reference import ModelReference
 from monitor.source import Backoff, DeadLetter, EventSource, Record
 from monitor.telemetry import OTHER, UNKNOWN, BatchStats, Telemetry
 
-__all__ = ["RunSummary", "Service"]
+__all__ = ["RunSummary", "Service", "finite_join"]
 
 log = logging.getLogger(__name__)
 
@@ -531,14 +531,14 @@ class Service:
         state: dict[str, Any]
         if shard is None:
             state = {
-                "pipeline": _finite_join(self.pipeline.to_state(refs)),
+                "pipeline": finite_join(self.pipeline.to_state(refs)),
                 "telemetry": self._telemetry.to_state(),
                 "alerts": self.alerts.to_state(),
             }
         else:
             state = {
                 "shard": shard,
-                "pipeline": _finite_join(self.pipeline.shard_state(shard, refs)),
+                "pipeline": finite_join(self.pipeline.shard_state(shard, refs)),
                 "telemetry": self._telemetry.shard_state(shard),
                 "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
             }
@@ -652,7 +652,7 @@ class Service:
             self._telemetry.set_consumer_lag(source.lag())
 
 
-def _finite_join(pipeline: dict[str, Any]) -> dict[str, Any]:
+def finite_join(pipeline: dict[str, Any]) -> dict[str, Any]:
     """The pipeline's state with its join entries marked :class:`Finite`: they are most
     of a checkpoint's text and hold decoded events' values only (the decoder turns
     non-finite numbers down), so the fast writer may write them."""
