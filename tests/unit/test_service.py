@@ -195,3 +195,26 @@ def test_the_daemon_freezes_what_it_built_and_collects_young_objects_less_often(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["700", "True", "True"]
+
+
+def test_records_of_partitions_interleaved_are_counted_by_their_own_partition() -> None:
+    # Runs of one partition are looked up once per run: here every run is one record
+    # long, and the runs of each partition come back after those of the others.
+    records = [
+        MemoryRecord("predictions", p, o, prediction("m", 10 * p + o))
+        for o in range(3)
+        for p in (0, 1)
+    ] + [
+        MemoryRecord("outcomes", 1, 0, b'{"id": "p-11", "model": "m", "label": 1}'),
+        MemoryRecord("predictions", 0, 3, b"bad"),
+        MemoryRecord("outcomes", 1, 1, b'{"id": "p-0", "model": "m", "label": 0}'),
+    ]
+    service, telemetry = make_service(MemorySource(records))
+    service.run(threading.Event(), max_batches=1)
+    shard0, shard1 = telemetry.shard_state(0), telemetry.shard_state(1)
+    counts = [{tuple(key): n for *key, n in shard["events"]} for shard in (shard0, shard1)]
+    assert counts[0] == {("predictions", "m", "ok"): 3, ("predictions", UNKNOWN, "invalid"): 1}
+    assert counts[1] == {("predictions", "m", "ok"): 3, ("outcomes", "m", "ok"): 2}
+    assert shard0["last_event_timestamp"] == {"predictions": 102.0}  # p-2: 100 + 2
+    assert shard1["last_event_timestamp"]["predictions"] == 112.0  # p-12
+    assert service.positions() == {("predictions", 0): 4, ("predictions", 1): 3, ("outcomes", 1): 2}
