@@ -13,14 +13,13 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from detectors.feature_profile import NumericProfile
 from detectors.policy import DriftPolicy, FeatureEvidence
-from detectors.profile_builder import ProfileBuilder, to_category
+from detectors.profile_builder import ABSENT, ProfileBuilder, to_category, to_columns
 from detectors.window_check import FeatureCheck, WindowChecker
 from monitor.reference import PREDICTION, ModelReference, reference_from_json
 
@@ -263,17 +262,7 @@ class DriftMonitor:
         stop = start + len(rows)
         columns = self._columns
         names = list(columns)
-        values: list[Sequence[Any]]
-        if len(names) > 1:
-            try:  # the usual row holds every tracked feature: one transpose in C
-                values = list(zip(*map(itemgetter(*names), rows), strict=True))
-                present = len(names) * len(rows)
-            except KeyError:
-                values = [[row.get(name, _ABSENT) for row in rows] for name in names]
-                present = sum(len(rows) - column.count(_ABSENT) for column in values)
-        else:
-            values = [[row.get(name, _ABSENT) for row in rows] for name in names]
-            present = sum(len(rows) - column.count(_ABSENT) for column in values)
+        values, present = to_columns(rows, names)
         self.untracked_values += sum(map(len, rows)) - present
         numeric = self._numeric
         for name, column in zip(names, values, strict=True):
@@ -502,16 +491,9 @@ _NUMBERS_OR_NONE = frozenset((float, int, type(None)))
 _LABELS = frozenset((str, type(None)))
 
 
-class _Absent:
-    """Marks a tracked feature a row does not hold."""
-
-
-_ABSENT = _Absent()
-
-
 def _label(value: Any) -> str | None:
     """A categorical window value: ``None`` when missing or absent, else its label."""
-    return None if value is None or value is _ABSENT else to_category(value)
+    return None if value is None or value is ABSENT else to_category(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -9,7 +9,7 @@ import hashlib
 import math
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import compress
@@ -270,32 +270,36 @@ class ModelMonitor:
         self.joins["joined"] += len(pending)
         latest = max(times)
         self.last_joined_at = max(self.last_joined_at or latest, latest)
-        for delay in delays:
-            self._delay_buckets[_bucket(delay)] += 1
+        for bucket, n in Counter(map(_bucket, delays)).items():
+            self._delay_buckets[bucket] += n
         self._delay_sum = reduce(add, delays, self._delay_sum)
-        # The version and segment trackers take their pairs (in order), made in the
-        # order their first pair came.
-        groups: dict[tuple[str, str] | str, list[int]] = {}
-        segment_keys = self.config.segments
+        # The version and segment trackers take their pairs in order (and are made in
+        # the order of their first pair).
+        versions: dict[str, list[int]] = {}
+        segments: dict[tuple[str, str], list[int]] = {}
+        keys = self.config.segments
         for i, (payload, _, _, _, tracked) in enumerate(pending):
             if tracked and payload[2]:
-                groups.setdefault(payload[2], []).append(i)
-            for key, value in zip(segment_keys, payload[3], strict=False):
+                versions.setdefault(payload[2], []).append(i)
+            for key, value in zip(keys, payload[3], strict=False):
                 if value:
-                    groups.setdefault((key, value), []).append(i)
+                    segments.setdefault((key, value), []).append(i)
+        columns = (predictions, labels, checked, times)
+        self._feed(self._version_outcomes, versions, columns)
+        self._feed(self._segment_outcomes, segments, columns)
+
+    def _feed(
+        self,
+        trackers: MutableMapping[Any, OutcomeTracker],
+        groups: Mapping[Any, list[int]],
+        columns: tuple[list[Any], ...],
+    ) -> None:
+        """Each group's pairs (positions in ``columns``) to its tracker, made if new."""
         for group, rows in groups.items():
-            trackers: Any = (
-                self._version_outcomes if isinstance(group, str) else self._segment_outcomes
-            )
             tracker = trackers.get(group)
             if tracker is None:
                 tracker = trackers[group] = self._tracker(detectors=())
-            tracker.add_many(
-                [predictions[i] for i in rows],
-                [labels[i] for i in rows],
-                [checked[i] for i in rows],
-                [times[i] for i in rows],
-            )
+            tracker.add_many(*([column[i] for i in rows] for column in columns))
 
     def _tracker(self, detectors: tuple[str, ...] | None = None) -> OutcomeTracker:
         assert self.task is not None

@@ -223,11 +223,11 @@ class Service:
             stats = shards.get(shard)
             position = positions.get(tp, 0)
             newest = float("-inf")
+            offset = -1  # of the run's last record applied
             for record in run:
-                offset = record.offset
-                if offset < position:
+                if record.offset < position:
                     continue  # fetched before the seek to the state's offset: applied already
-                offsets[tp] = offset + 1
+                offset = record.offset
                 if stats is None:
                     stats = shards[shard] = BatchStats()
                 try:
@@ -249,6 +249,8 @@ class Service:
                     newest = timestamp
                 valid.append((event, timestamp, shard))
                 keys.append((stream, event.model, shard))
+            if offset >= 0:
+                offsets[tp] = offset + 1
             if stats is not None and newest > float("-inf"):
                 stats.event_time(stream, newest)
         if letters and not self._deliver(source, letters, stop):
