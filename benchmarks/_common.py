@@ -31,7 +31,7 @@ def bytes_per_join_entry(pipeline: Pipeline, sample: int = 1000) -> float | None
         return None
     total = taken = 0
     for key, entry in store.items():
-        payload = entry.payload
+        payload = entry[0]  # (payload, timestamp, joined)
         total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(payload)
         total += sys.getsizeof(payload[1])
         taken += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Iterable
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -72,11 +73,9 @@ class _Event(Struct, kw_only=True, gc=False):
 
     # Matches MODEL_NAME_PATTERN: checked by EventDecoder, once per name.
     model: str
+    # RFC 3339 text arrives as a datetime; EventDecoder makes it epoch seconds (a
+    # __post_init__ would be a Python call on every event).
     timestamp: Timestamp = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.timestamp, _dt.datetime):
-            self.timestamp = self.timestamp.timestamp()
 
     def event_time(self, default: float) -> float:
         """The event's timestamp in epoch seconds, or ``default`` when it has none."""
@@ -138,9 +137,67 @@ class EventDecoder:
 
     def decode(self, stream: str, data: bytes | None) -> Event:
         """Decode one record value of ``stream`` (``predictions``, ``outcomes``, ``signals``)."""
+        decoded = self.decode_many(stream, (data,))[0]
+        if isinstance(decoded, DecodeError):
+            raise decoded
+        return decoded
+
+    def decode_many(self, stream: str, values: Iterable[bytes | None]) -> list[Event | DecodeError]:
+        """Decode record values of one stream, in order: each becomes its event, or the
+        :class:`DecodeError` that :meth:`decode` would raise for it (returned, not raised:
+        one bad record costs no more than a good one)."""
         decoder = self._decoders.get(stream)
         if decoder is None:
             raise ValueError(f"unknown stream {stream!r}; expected one of {STREAMS}")
+        decode = decoder.decode
+        max_bytes = self.max_bytes
+        models = self._models
+        feature_names = self._feature_names
+        predictions = stream == "predictions"
+        out: list[Event | DecodeError] = []
+        append = out.append
+        for value in values:
+            data: bytes | str
+            # ASCII is valid UTF-8: only other bytes need the (copying) check, which
+            # covers keys the schema ignores too.
+            if not value or len(value) > max_bytes or not value.isascii():
+                try:
+                    data = self._text(value)
+                except DecodeError as exc:
+                    append(exc)
+                    continue
+            else:
+                data = value
+            try:
+                event = decode(data)
+            except (msgspec.DecodeError, RecursionError) as exc:
+                append(_decode_error(exc, data))
+                continue
+            if event.timestamp.__class__ is _dt.datetime:
+                event.timestamp = event.timestamp.timestamp()
+            model = event.model
+            if model not in models:
+                if _MODEL_NAME.fullmatch(model) is None:
+                    append(
+                        DecodeError(
+                            "schema",
+                            f"Expected `str` matching regex {MODEL_NAME_PATTERN!r} - at `$.model`",
+                        )
+                    )
+                    continue
+                if len(models) < _MAX_KNOWN_NAMES:
+                    models.add(model)
+            if predictions and not feature_names.issuperset(event.features):  # type: ignore[union-attr]
+                error = self._check_feature_names(event.features, model)  # type: ignore[union-attr]
+                if error is not None:
+                    append(error)
+                    continue
+            append(event)
+        return out
+
+    def _text(self, data: bytes | None) -> str:
+        """``data`` as text, or the :class:`DecodeError` for an empty, oversized or
+        non-UTF-8 value."""
         if not data:
             raise DecodeError("empty", "record has no value")
         if len(data) > self.max_bytes:
@@ -148,45 +205,37 @@ class EventDecoder:
                 "too_large", f"record is {len(data)} bytes, over the {self.max_bytes}-byte cap"
             )
         try:
-            # Validate all of it, including keys the schema ignores.
-            text = data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DecodeError("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
-        try:
-            event: Event = decoder.decode(text)
-        except msgspec.ValidationError as exc:
-            detail = str(exc)
-            reason = "non_finite" if detail.startswith("Number out of range") else "schema"
-            raise DecodeError(reason, detail, _model_of(text)) from None
-        except msgspec.DecodeError as exc:
-            detail = str(exc)
-            reason = "non_finite" if _has_non_finite_token(text) else "invalid_json"
-            raise DecodeError(reason, detail) from None
-        except RecursionError:
-            raise DecodeError("too_deep", "JSON nesting is too deep") from None
-        model = event.model
-        if model not in self._models:
-            if _MODEL_NAME.fullmatch(model) is None:
-                raise DecodeError(
-                    "schema", f"Expected `str` matching regex {MODEL_NAME_PATTERN!r} - at `$.model`"
-                )
-            if len(self._models) < _MAX_KNOWN_NAMES:
-                self._models.add(model)
-        if type(event) is Prediction and not self._feature_names.issuperset(event.features):
-            self._check_feature_names(event.features, model)
-        return event
 
-    def _check_feature_names(self, features: dict[str, FeatureValue], model: str) -> None:
+    def _check_feature_names(
+        self, features: dict[str, FeatureValue], model: str
+    ) -> DecodeError | None:
         for name in features:
             if name in self._feature_names:
                 continue
             if not 0 < len(name) <= MAX_FEATURE_NAME:
                 bound = ">= 1" if not name else f"<= {MAX_FEATURE_NAME}"
-                raise DecodeError(
+                return DecodeError(
                     "schema", f"Expected `str` of length {bound} - at `key` in `$.features`", model
                 )
             if len(self._feature_names) < _MAX_KNOWN_NAMES:
                 self._feature_names.add(name)
+        return None
+
+
+def _decode_error(exc: Exception, data: bytes | str) -> DecodeError:
+    """The :class:`DecodeError` for what msgspec (or the recursion limit) raised."""
+    if isinstance(exc, RecursionError):
+        return DecodeError("too_deep", "JSON nesting is too deep")
+    text = data if isinstance(data, str) else data.decode("utf-8")
+    detail = str(exc)
+    if isinstance(exc, msgspec.ValidationError):
+        reason = "non_finite" if detail.startswith("Number out of range") else "schema"
+        return DecodeError(reason, detail, _model_of(text))
+    reason = "non_finite" if _has_non_finite_token(text) else "invalid_json"
+    return DecodeError(reason, detail)
 
 
 class _ModelOnly(Struct):

@@ -59,11 +59,9 @@ class JoinCounts:
     evicted_outcomes: int = 0
 
 
-@dataclass(slots=True)
-class _Prediction(Generic[P]):
-    payload: P
-    timestamp: float
-    joined: bool = False
+#: A stored prediction: (payload, timestamp, joined). A plain tuple, made for every
+#: prediction, and replaced by one marked joined when its outcome comes.
+_Prediction = tuple[P, float, bool]
 
 
 @dataclass
@@ -100,6 +98,9 @@ class JoinStore(Generic[P, L]):
     on_unmatched: Callable[[L], None] = field(default=lambda label: None, repr=False)
 
     def __post_init__(self) -> None:
+        #: Whether a prediction of this key is stored (joined or not): ``dict.__contains__``
+        #: itself, as cheap as a membership test can be.
+        self.holds: Callable[[str], bool] = self._predictions.__contains__
         if not self.ttl_s > 0:
             raise ValueError(f"ttl_s must be > 0, got {self.ttl_s!r}")
         for name in ("max_predictions", "max_outcomes"):
@@ -111,19 +112,20 @@ class JoinStore(Generic[P, L]):
 
     def add_prediction(self, key: str, timestamp: float, payload: P) -> Joined[P, L] | JoinResult:
         """Store a prediction; returns the pair if its outcome was already waiting."""
-        self._advance(timestamp)
-        if key in self._predictions:
+        if timestamp > self.watermark:
+            self._advance(timestamp)
+        predictions = self._predictions
+        if key in predictions:
             self.counts.duplicate_predictions += 1
             return JoinResult.DUPLICATE
-        waiting = self._outcomes.pop(key, None)
-        entry = _Prediction(payload, timestamp, waiting is not None)
-        self._predictions[key] = entry
-        if len(self._predictions) > self.max_predictions:
-            _, oldest = self._predictions.popitem(last=False)
+        waiting = self._outcomes.pop(key, None) if self._outcomes else None
+        predictions[key] = (payload, timestamp, waiting is not None)
+        if len(predictions) > self.max_predictions:
+            _, (old_payload, _, joined) = predictions.popitem(last=False)
             self.counts.evicted_predictions += 1
-            if not oldest.joined:
+            if not joined:
                 self.counts.expired += 1
-                self.on_expired(oldest.payload)
+                self.on_expired(old_payload)
         if waiting is None:
             return JoinResult.PENDING
         self.counts.joined += 1
@@ -132,15 +134,18 @@ class JoinStore(Generic[P, L]):
 
     def add_outcome(self, key: str, timestamp: float, label: L) -> Joined[P, L] | JoinResult:
         """Join an outcome to its prediction, or keep it waiting for one."""
-        self._advance(timestamp)
-        entry = self._predictions.get(key)
+        if timestamp > self.watermark:
+            self._advance(timestamp)
+        predictions = self._predictions
+        entry = predictions.get(key)
         if entry is not None:
-            if entry.joined:
+            payload, predicted_at, joined = entry
+            if joined:
                 self.counts.duplicate_outcomes += 1
                 return JoinResult.DUPLICATE
-            entry.joined = True
+            predictions[key] = (payload, predicted_at, True)  # keeps its place
             self.counts.joined += 1
-            return Joined(entry.payload, label, entry.timestamp, timestamp)
+            return Joined(payload, label, predicted_at, timestamp)
         if key in self._outcomes:
             self.counts.duplicate_outcomes += 1
             return JoinResult.DUPLICATE
@@ -157,7 +162,8 @@ class JoinStore(Generic[P, L]):
 
     def advance(self, timestamp: float) -> None:
         """Move the watermark (e.g. on a signal or an idle tick) and expire what is due."""
-        self._advance(timestamp)
+        if timestamp > self.watermark:
+            self._advance(timestamp)
 
     def _advance(self, timestamp: float) -> None:
         if timestamp <= self.watermark:
@@ -167,13 +173,13 @@ class JoinStore(Generic[P, L]):
         predictions = self._predictions
         while predictions:
             key = next(iter(predictions))
-            oldest = predictions[key]
-            if oldest.timestamp >= horizon:
+            payload, predicted_at, joined = predictions[key]
+            if predicted_at >= horizon:
                 break
             del predictions[key]
-            if not oldest.joined:
+            if not joined:
                 self.counts.expired += 1
-                self.on_expired(oldest.payload)
+                self.on_expired(payload)
         outcomes = self._outcomes
         while outcomes:
             key = next(iter(outcomes))
@@ -187,11 +193,11 @@ class JoinStore(Generic[P, L]):
     def prediction(self, key: str) -> P | None:
         """The payload of a stored prediction (joined or not), if it is still kept."""
         entry = self._predictions.get(key)
-        return None if entry is None else entry.payload
+        return None if entry is None else entry[0]
 
     def waiting_predictions(self) -> Iterator[P]:
         """Payloads of predictions still waiting for their outcome."""
-        return (e.payload for e in self._predictions.values() if not e.joined)
+        return (payload for payload, _, joined in self._predictions.values() if not joined)
 
     def entries(
         self, keep: Callable[[str], bool], encode: Any = lambda payload: payload
@@ -200,8 +206,8 @@ class JoinStore(Generic[P, L]):
         return {
             "watermark": None if self.watermark == float("-inf") else self.watermark,
             "predictions": [
-                [k, encode(e.payload), e.timestamp, e.joined]
-                for k, e in self._predictions.items()
+                [k, encode(payload), ts, joined]
+                for k, (payload, ts, joined) in self._predictions.items()
                 if keep(k)
             ],
             "outcomes": [[k, label, ts] for k, (label, ts) in self._outcomes.items() if keep(k)],
@@ -217,7 +223,7 @@ class JoinStore(Generic[P, L]):
         held; the watermark moves to theirs if it is ahead. Nothing expires or is evicted
         before the next event."""
         predictions = [
-            (str(k), _Prediction(decode(p), float(ts), bool(joined)))
+            (str(k), (decode(p), float(ts), bool(joined)))
             for k, p, ts, joined in entries["predictions"]
         ]
         outcomes = [
@@ -244,7 +250,8 @@ class JoinStore(Generic[P, L]):
             "watermark": None if self.watermark == float("-inf") else self.watermark,
             "counts": vars(self.counts).copy(),
             "predictions": [
-                (k, encode(e.payload), e.timestamp, e.joined) for k, e in self._predictions.items()
+                (k, encode(payload), ts, joined)
+                for k, (payload, ts, joined) in self._predictions.items()
             ],
             "outcomes": [(k, label, ts) for k, (label, ts) in self._outcomes.items()],
         }
@@ -268,7 +275,7 @@ class JoinStore(Generic[P, L]):
         )
         store.watermark = float("-inf") if state["watermark"] is None else float(state["watermark"])
         for key, payload, ts, joined in state["predictions"]:
-            store._predictions[key] = _Prediction(decode(payload), float(ts), bool(joined))
+            store._predictions[key] = (decode(payload), float(ts), bool(joined))
         for key, label, ts in state["outcomes"]:
             store._outcomes[key] = (decode_label(label), float(ts))
         return store

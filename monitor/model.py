@@ -127,6 +127,7 @@ class ModelMonitor:
         self._rows: list[Mapping[str, Any]] = []
         self._predictions: list[Any] = []
         self._segment_rows: dict[tuple[str, str], list[int]] = {}
+        self._uncounted = 0  # predictions the signal rates have not counted yet
         # Joined pairs not yet applied (see flush): payload, label, delay, time, and
         # whether the payload's version was tracked when it joined.
         self._joined: list[tuple[Payload, Any, float, float, bool]] = []
@@ -156,22 +157,38 @@ class ModelMonitor:
         to the drift windows a column at a time.
         """
         self.dirty = True
-        if event.model_version is not None and event.model_version != self.version:
-            self.version = event.model_version
-            self._versions[self.version] = None
-            self._versions.move_to_end(self.version)
-            if len(self._versions) > self.limits.max_versions:
-                self._flush_joined()  # waiting pairs go to the trackers about to go
-            while len(self._versions) > self.limits.max_versions:
-                old, _ = self._versions.popitem(last=False)
-                self._version_outcomes.pop(old, None)
-        row = len(self._rows)
+        version = event.model_version
+        if version is not None and version != self.version:
+            self._new_version(version)
+        prediction = event.prediction
         self._times.append(timestamp)
         self._rows.append(event.features)
-        self._predictions.append(event.prediction)
+        self._predictions.append(prediction)
+        segments = self._segments(event.segment) if self._segment_values else ()
+        # Counted by the signal rates before the next signal (or flush): no signal
+        # comes between, so as one at a time.
+        self._uncounted += 1
+        if len(self._rows) >= FLUSH_ROWS:
+            self._flush_rows()
+        return (self.name, prediction, version or "", segments)
+
+    def _new_version(self, version: str) -> None:
+        self.version = version
+        self._versions[version] = None
+        self._versions.move_to_end(version)
+        if len(self._versions) > self.limits.max_versions:
+            self._flush_joined()  # waiting pairs go to the trackers about to go
+        while len(self._versions) > self.limits.max_versions:
+            old, _ = self._versions.popitem(last=False)
+            self._version_outcomes.pop(old, None)
+
+    def _segments(self, segment: Mapping[str, str]) -> tuple[str, ...]:
+        """The row's value of each configured segment key ("" when it has none); the row
+        (the last taken) waits for the drift windows of its segments."""
+        row = len(self._rows) - 1
         segments = []
         for key, cap in self._segment_values.items():
-            raw = event.segment.get(key)
+            raw = segment.get(key)
             value = "" if raw is None else cap(raw)
             segments.append(value)
             if value:
@@ -181,10 +198,12 @@ class ModelMonitor:
                     if (key, value) not in self._segment_drift:
                         self._segment_drift[(key, value)] = self._drift_monitor(None)
                 waiting.append(row)
-        self.signals.prediction()
-        if row + 1 >= FLUSH_ROWS:
-            self._flush_rows()
-        return (self.name, event.prediction, event.model_version or "", tuple(segments))
+        return tuple(segments)
+
+    def _count_predictions(self) -> None:
+        if self._uncounted:
+            self.signals.predictions(self._uncounted)
+            self._uncounted = 0
 
     def flush(self) -> None:
         """Apply the work that waits: the rows taken by :meth:`on_prediction` and the
@@ -194,6 +213,7 @@ class ModelMonitor:
         state is taken, which flush first: the drift windows then take them a column
         at a time, with the same results as one row at a time.
         """
+        self._count_predictions()
         self._flush_rows()
         self._flush_joined()
         if self._outcomes is not None:
@@ -319,6 +339,7 @@ class ModelMonitor:
         self.dirty = True
 
     def on_signal(self, name: str, value: float) -> None:
+        self._count_predictions()
         self.signals.signal(name, value)
         self.dirty = True
 

@@ -6,11 +6,11 @@ Used by the daemon's loop and by ``driftline replay`` alike, so both compute the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from monitor.config import Settings
-from monitor.events import Event, Outcome, Prediction, Signal
+from monitor.events import Event, Outcome, Prediction
 from monitor.join import Joined, JoinResult, JoinStore
 from monitor.model import ModelMonitor, ModelSnapshot, Payload
 from monitor.reference import ModelReference
@@ -24,6 +24,11 @@ _STATE_VERSION: Final = 1
 _SEP: Final = "\x1f"
 #: Seconds between rebuilds of a busy model's snapshot.
 SNAPSHOT_INTERVAL_S: Final = 1.0
+_OUTCOME_STATUS: Final[dict[JoinResult, Status]] = {
+    JoinResult.DUPLICATE: "duplicate",
+    JoinResult.LATE: "late",
+    JoinResult.PENDING: "ok",
+}
 
 
 class Pipeline:
@@ -85,14 +90,14 @@ class Pipeline:
 
         ``shard`` is the partition number of its record (topics are co-partitioned).
         """
-        status = self._process(event, timestamp, shard)
+        status = self.apply([event], [timestamp], [shard])[0]
         monitor = self._models.get(event.model)
         if monitor is not None:
             monitor.flush()
         return status
 
     def process_many(self, events: Iterable[tuple[Event, float, int]]) -> list[Status]:
-        """Apply valid events in order; returns their statuses.
+        """Apply valid ``(event, event time, shard)`` in order; returns their statuses.
 
         Joins, counts and signals are applied event by event. The models' drift windows
         and concept detectors take rows and errors in bulk, a column or a detector at a
@@ -100,43 +105,57 @@ class Pipeline:
         (:meth:`ModelMonitor.flush`): what the snapshots and states show is what one
         :meth:`process` per event would give.
         """
-        return [self._process(event, timestamp, shard) for event, timestamp, shard in events]
+        items = list(events)
+        return self.apply([i[0] for i in items], [i[1] for i in items], [i[2] for i in items])
 
-    def _process(self, event: Event, timestamp: float, shard: int) -> Status:
-        monitor = self.monitor(event.model, shard)
-        if isinstance(event, Prediction):
-            key = event.model + _SEP + event.id
-            if self.join.prediction(key) is not None:
-                self.join.counts.duplicate_predictions += 1
-                return "duplicate"
-            if monitor is None:
-                return "ok"
-            payload = monitor.on_prediction(timestamp, event)
-            result = self.join.add_prediction(key, timestamp, payload)
-            if isinstance(result, Joined):
-                monitor.on_joined(payload, result.label[1], result.delay_s, timestamp)
-            return "ok"
-        if isinstance(event, Outcome):
-            if monitor is None:
-                return "ok"
-            result = self.join.add_outcome(
-                event.model + _SEP + event.id, timestamp, (event.model, event.label)
-            )
-            if isinstance(result, Joined):
-                monitor.on_joined(result.prediction, event.label, result.delay_s, timestamp)
-                return "ok"
-            if result is JoinResult.DUPLICATE:
-                return "duplicate"
-            if result is JoinResult.LATE:
-                return "late"
-            return "ok"
-        assert isinstance(event, Signal)
-        self.join.advance(timestamp)
-        if monitor is not None:
-            monitor.on_signal(event.signal, event.value)
-        if event.id is not None and self.join.prediction(event.model + _SEP + event.id) is None:
-            return "unmatched"
-        return "ok"
+    def apply(
+        self, events: Sequence[Event], timestamps: Sequence[float], shards: Sequence[int]
+    ) -> list[Status]:
+        """:meth:`process_many` of events, their event times and shards given apart."""
+        # Once per event: lookups are hoisted out of the loop.
+        join = self.join
+        holds, add_prediction, add_outcome = join.holds, join.add_prediction, join.add_outcome
+        counts = join.counts
+        models = self._models
+        statuses: list[Status] = []
+        append = statuses.append
+        for event, timestamp, shard in zip(events, timestamps, shards, strict=True):
+            model = event.model
+            monitor = models.get(model) or self.monitor(model, shard)
+            if isinstance(event, Prediction):
+                key = model + _SEP + event.id
+                if holds(key):
+                    counts.duplicate_predictions += 1
+                    append("duplicate")
+                    continue
+                if monitor is not None:
+                    payload = monitor.on_prediction(timestamp, event)
+                    result = add_prediction(key, timestamp, payload)
+                    if isinstance(result, Joined):
+                        delay = result.labelled_at - timestamp
+                        monitor.on_joined(payload, result.label[1], delay, timestamp)
+                append("ok")
+            elif isinstance(event, Outcome):
+                if monitor is None:
+                    append("ok")
+                    continue
+                label = event.label
+                result = add_outcome(model + _SEP + event.id, timestamp, (model, label))
+                if isinstance(result, Joined):
+                    delay = timestamp - result.predicted_at
+                    monitor.on_joined(result.prediction, label, delay, timestamp)
+                    append("ok")
+                else:
+                    append(_OUTCOME_STATUS[result])
+            else:
+                join.advance(timestamp)
+                if monitor is not None:
+                    monitor.on_signal(event.signal, event.value)
+                if event.id is not None and not holds(model + _SEP + event.id):
+                    append("unmatched")
+                else:
+                    append("ok")
+        return statuses
 
     def end_batch(self, now: float, force: bool = False) -> None:
         """Publish fresh snapshots of the models that changed (at most once a second)."""

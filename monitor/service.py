@@ -34,7 +34,7 @@ from monitor.checkpoint_writer import CheckpointWriter, Part
 from monitor.config import Settings
 from monitor.errors import DecodeError
 from monitor.events import Event, EventDecoder, StreamName
-from monitor.pipeline import Pipeline
+from monitor.pipeline import Pipeline, Status
 from monitor.reference import ModelReference
 from monitor.source import Backoff, DeadLetter, EventSource, Record
 from monitor.telemetry import OTHER, UNKNOWN, BatchStats, Telemetry
@@ -54,6 +54,7 @@ MAX_OUTBOX = 10_000
 #: Event times further ahead of their Kafka record's time are replaced by the latter.
 MAX_FUTURE_S = 3600.0
 _TOPIC_PARTITION = attrgetter("topic", "partition")
+_MODEL = attrgetter("model")
 
 
 @dataclass(frozen=True)
@@ -209,50 +210,54 @@ class Service:
         shards: dict[int, BatchStats] = {}
         letters: list[DeadLetter] = []
         offsets: dict[tuple[str, int], int] = {}
-        pipeline = self.pipeline
-        decode = self._decoder.decode
-        valid: list[tuple[Event, float, int]] = []
-        keys: list[tuple[StreamName, str, int]] = []  # what each valid event is counted by
         invalid: list[tuple[StreamName, str | None, int]] = []
+        # The batch's valid events, their event times and shards, and the runs of them
+        # by (stream, shard) as (end, stream, shard): what they are counted by.
+        events: list[Event] = []
+        times: list[float] = []
+        shard_of: list[int] = []
+        runs: list[tuple[int, StreamName, int]] = []
         positions = self._positions
+        decode = self._decoder.decode_many
         # Records come in runs of one partition: what is per partition is looked up once
-        # per run, not per record.
-        for tp, run in groupby(records, _TOPIC_PARTITION):
+        # per run, and its records are decoded together.
+        for tp, group in groupby(records, _TOPIC_PARTITION):
             stream = self._streams[tp[0]]
             shard = tp[1]
-            stats = shards.get(shard)
+            run = list(group)
             position = positions.get(tp, 0)
+            if run[0].offset < position:
+                # Fetched before the seek to the state's offset: applied already.
+                run = [record for record in run if record.offset >= position]
+                if not run:
+                    continue
+            offsets[tp] = run[-1].offset + 1
+            stats = shards.get(shard)
+            if stats is None:
+                stats = shards[shard] = BatchStats()
+            start = len(events)
             newest = float("-inf")
-            offset = -1  # of the run's last record applied
-            for record in run:
-                if record.offset < position:
-                    continue  # fetched before the seek to the state's offset: applied already
-                offset = record.offset
-                if stats is None:
-                    stats = shards[shard] = BatchStats()
-                try:
-                    event = decode(stream, record.value)
-                except DecodeError as err:
-                    invalid.append((stream, err.model, shard))
-                    stats.dead_letters[err.reason] += 1
-                    letters.append(DeadLetter(record, err.reason, err.detail))
-                    if self._invalid_logged():
-                        log.warning("invalid event at %s[%d]@%d: %s", *tp, offset, err)
+            for record, event in zip(run, decode(stream, [r.value for r in run]), strict=True):
+                if isinstance(event, DecodeError):
+                    self._reject(record, event, stream, shard, stats, letters, invalid)
                     continue
                 record_time = record.timestamp / 1000
-                timestamp = event.event_time(record_time)
-                if timestamp > record_time + MAX_FUTURE_S:
+                # Epoch seconds or None: the decoder turned RFC 3339 text into seconds.
+                timestamp: float | None = event.timestamp  # type: ignore[assignment]
+                if timestamp is None:
+                    timestamp = record_time
+                elif timestamp > record_time + MAX_FUTURE_S:
                     # One event from the far future would expire every waiting prediction.
                     stats.future_timestamps[stream] += 1
                     timestamp = record_time
                 if timestamp > newest:
                     newest = timestamp
-                valid.append((event, timestamp, shard))
-                keys.append((stream, event.model, shard))
-            if offset >= 0:
-                offsets[tp] = offset + 1
-            if stats is not None and newest > float("-inf"):
+                events.append(event)
+                times.append(timestamp)
+            if len(events) > start:
+                shard_of += [shard] * (len(events) - start)
                 stats.event_time(stream, newest)
+                runs.append((len(events), stream, shard))
         if letters and not self._deliver(source, letters, stop):
             log.error(
                 "dead-letter topic unavailable; batch of %d records not committed, "
@@ -261,12 +266,9 @@ class Service:
             )
             return None
         # The batch's effects are applied only once its dead letters are safe.
-        statuses = pipeline.process_many(valid)
-        models = pipeline.model_label
-        for ((stream, model, shard), status), n in Counter(
-            zip(keys, statuses, strict=True)
-        ).items():
-            shards[shard].events[(stream, models.known(model) or OTHER, status)] += n
+        statuses = self.pipeline.apply(events, times, shard_of)
+        self._count(events, statuses, runs, shards)
+        models = self.pipeline.model_label
         for stream, name, shard in invalid:
             # Invalid events never take a model label: hostile names would crowd out real ones.
             label = (models.known(name) if name else None) or UNKNOWN
@@ -281,6 +283,60 @@ class Service:
             total.events.update(stats.events)
             total.dead_letters.update(stats.dead_letters)
         return total
+
+    def _reject(
+        self,
+        record: Record,
+        error: DecodeError,
+        stream: StreamName,
+        shard: int,
+        stats: BatchStats,
+        letters: list[DeadLetter],
+        invalid: list[tuple[StreamName, str | None, int]],
+    ) -> None:
+        """Count an invalid record and keep its dead letter for delivery."""
+        invalid.append((stream, error.model, shard))
+        stats.dead_letters[error.reason] += 1
+        letters.append(DeadLetter(record, error.reason, error.detail))
+        if self._invalid_logged():
+            log.warning(
+                "invalid event at %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                error,
+            )
+
+    def _count(
+        self,
+        events: list[Event],
+        statuses: list[Status],
+        runs: list[tuple[int, StreamName, int]],
+        shards: dict[int, BatchStats],
+    ) -> None:
+        """Count the events by stream, model (its label) and status, per shard; ``runs``
+        end (exclusive) where their stream or shard changes."""
+        models = list(map(_MODEL, events))
+        ok = statuses.count("ok") == len(statuses)  # the usual batch: count models alone
+        # The runs of one stream and shard are counted together (a replay's are short).
+        groups: dict[tuple[StreamName, int], list[Any]] = {}
+        start = 0
+        for end, stream, shard in runs:
+            chunk: list[Any] = models[start:end]
+            if not ok:
+                chunk = list(zip(chunk, statuses[start:end], strict=True))
+            group = groups.get((stream, shard))
+            if group is None:
+                groups[(stream, shard)] = chunk
+            else:
+                group += chunk
+            start = end
+        label = self.pipeline.model_label.known
+        for (stream, shard), keys in groups.items():
+            counts = shards[shard].events
+            for key, n in Counter(keys).items():
+                model, status = (key, "ok") if ok else key
+                counts[(stream, label(model) or OTHER, status)] += n
 
     # -- checkpoints -----------------------------------------------------------------
 

@@ -64,10 +64,18 @@ class SignalRates:
 
     def prediction(self) -> None:
         """Count a prediction (the exposure); closes the window when it is full."""
-        self._predictions += 1
-        self._seen += 1
-        if self._predictions >= self.window:
-            self._close()
+        self.predictions(1)
+
+    def predictions(self, n: int) -> None:
+        """Count ``n`` predictions with no signal between them, as ``n`` calls of
+        :meth:`prediction` would (closing every window they fill)."""
+        while n > 0:
+            take = max(1, min(n, self.window - self._predictions))
+            self._predictions += take
+            self._seen += take
+            n -= take
+            if self._predictions >= self.window:
+                self._close()
 
     def _close(self) -> None:
         learning = self._seen <= self.reference_predictions

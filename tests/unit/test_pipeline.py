@@ -162,3 +162,15 @@ def test_conversion_halving_is_a_signal_drop(seed: int) -> None:
 def test_steady_conversion_is_not_a_signal_drop(seed: int) -> None:
     got = conversions(0.05, seed)
     assert sample(got, "driftline_signal_drop", model="shop", signal="conversion") == 0
+
+
+def test_an_outcome_read_before_its_prediction_is_delayed_by_their_event_times() -> None:
+    # The outcome (labelled 10 minutes after the prediction) is read first and waits;
+    # the prediction joins it on arrival. The delay is the event times' difference.
+    outcome = {"id": "p-1", "model": "fraud", "timestamp": T0 + 600.0, "label": 1}
+    prediction = {"id": "p-1", "model": "fraud", "timestamp": T0, "prediction": 0.9}
+    got = replay_samples([outcome, prediction])
+    assert sample(got, "driftline_label_delay_seconds_count", model="fraud") == 1
+    assert sample(got, "driftline_label_delay_seconds_sum", model="fraud") == 600.0
+    assert sample(got, "driftline_label_delay_seconds_bucket", model="fraud", le="300.0") == 0
+    assert sample(got, "driftline_label_delay_seconds_bucket", model="fraud", le="900.0") == 1
