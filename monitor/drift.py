@@ -13,6 +13,8 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -172,11 +174,15 @@ class DriftMonitor:
         self._prediction_numeric = pred is not None and isinstance(
             pred.features.get(PREDICTION), NumericProfile
         )
-        # Columns are Python lists while they fill (an item set costs a third of a numpy
-        # one); numeric ones become arrays when the window closes.
+        # Numeric columns are rows of one array, filled a stretch of rows at a time;
+        # categorical ones are lists of labels.
         size = self.window_size
+        numeric_names = [n for n in tracked if n in self._numeric]
+        self._numeric_names = tuple(numeric_names)
+        self._numeric_values = _values_of(self._numeric_names)
+        self._block = np.full((len(numeric_names), size), np.nan)
         self._columns: dict[str, list[Any]] = {
-            n: [math.nan if n in self._numeric else None] * size for n in tracked
+            n: [None] * size for n in tracked if n not in self._numeric
         }
         self._prediction_column: list[Any] = [math.nan if self._prediction_numeric else None] * size
         self._rows = 0
@@ -260,19 +266,24 @@ class DriftMonitor:
             return
         start = self._rows
         stop = start + len(rows)
-        columns = self._columns
-        names = list(columns)
-        values, present = to_columns(rows, names)
+        present = 0
+        if self._numeric_names:
+            values, held = self._numeric_values(rows)
+            present += held
+            if not set(map(type, values)) <= _NUMBERS_OR_NONE:
+                values = [v if type(v) in _NUMBERS_OR_NONE else math.nan for v in values]
+            # Row after row: one conversion (None becomes NaN), then the transpose.
+            block = np.array(values, dtype=np.float64).reshape(len(rows), -1)
+            self._block[:, start:stop] = block.T
+        if self._columns:
+            names = list(self._columns)
+            labels, held = to_columns(rows, names)
+            present += held
+            for name, column in zip(names, labels, strict=True):
+                if not set(map(type, column)) <= _LABELS:
+                    column = [v if type(v) is str else _label(v) for v in column]
+                self._columns[name][start:stop] = column
         self.untracked_values += sum(map(len, rows)) - present
-        numeric = self._numeric
-        for name, column in zip(names, values, strict=True):
-            kinds = set(map(type, column))
-            if name in numeric:
-                if not kinds <= _NUMBERS_OR_NONE:  # None stays: NaN in the array at close
-                    column = [v if type(v) in _NUMBERS_OR_NONE else math.nan for v in column]
-            elif not kinds <= _LABELS:
-                column = [v if type(v) is str else _label(v) for v in column]
-            columns[name][start:stop] = column
         if self._prediction_numeric:
             if not set(map(type, predictions)) <= _NUMBERS:
                 predictions = [p if _is_number(p) else math.nan for p in predictions]
@@ -347,11 +358,8 @@ class DriftMonitor:
 
     def _close(self) -> WindowReport:
         n = self._rows
-        numeric = self._numeric
-        columns = {
-            name: np.array(column[:n], dtype=np.float64) if name in numeric else column[:n]
-            for name, column in self._columns.items()
-        }
+        columns: dict[str, Any] = {name: column[:n] for name, column in self._columns.items()}
+        columns.update(zip(self._numeric_names, self._block[:, :n], strict=True))
         checks = self._checker.check(columns)
         self._policy.update(
             {
@@ -429,8 +437,11 @@ class DriftMonitor:
             "rows": n,
             "started_at": self._started_at if n else None,
             "ended_at": self._ended_at if n else None,
-            "columns": {name: _column(c, n) for name, c in self._columns.items()},
-            "prediction": _column(self._prediction_column, n),
+            "columns": {
+                **dict(zip(self._numeric_names, self._block[:, :n].tolist(), strict=True)),
+                **{name: c[:n] for name, c in self._columns.items()},
+            },
+            "prediction": self._prediction_column[:n],
         }
         return state
 
@@ -470,10 +481,13 @@ class DriftMonitor:
         self._use(reference_from_json(data))
         window = state["window"]
         n = int(window["rows"])
-        if n >= self.window_size or set(window["columns"]) != set(self._columns):
+        columns = window["columns"]
+        if n >= self.window_size or set(columns) != set(self._columns) | set(self._numeric_names):
             raise ValueError("the window does not fit this monitor's settings")
-        for name, values in window["columns"].items():
-            self._columns[name][:n] = values
+        for row, name in enumerate(self._numeric_names):
+            self._block[row, :n] = [math.nan if v is None else float(v) for v in columns[name]]
+        for name in self._columns:
+            self._columns[name][:n] = columns[name]
         self._prediction_column[:n] = window["prediction"]
         self._rows = n
         if n:
@@ -481,9 +495,39 @@ class DriftMonitor:
             self._ended_at = float(window["ended_at"])
 
 
-def _column(column: list[Any], n: int) -> list[Any]:
-    """The first ``n`` values of a window column, as JSON-ready Python values."""
-    return column[:n]
+def _values_of(
+    names: Sequence[str],
+) -> Callable[[Sequence[Mapping[str, Any]]], tuple[list[Any], int]]:
+    """Reads ``names`` off rows: their values row after row (:data:`ABSENT` where a row
+    does not hold one), and how many the rows hold."""
+    if not names:
+        return lambda rows: ([], 0)
+    if len(names) == 1:
+        get_one = itemgetter(names[0])
+
+        def one(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], int]:
+            try:
+                return list(map(get_one, rows)), len(rows)
+            except KeyError:
+                return _values_with_absent(rows, names)
+
+        return one
+    get = itemgetter(*names)
+
+    def many(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], int]:
+        try:  # the usual row holds every name: one pass in C
+            return list(chain.from_iterable(map(get, rows))), len(rows) * len(names)
+        except KeyError:
+            return _values_with_absent(rows, names)
+
+    return many
+
+
+def _values_with_absent(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> tuple[list[Any], int]:
+    values = [row.get(name, ABSENT) for row in rows for name in names]
+    return values, len(values) - values.count(ABSENT)
 
 
 _NUMBERS = frozenset((float, int))

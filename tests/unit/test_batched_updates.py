@@ -7,12 +7,18 @@ at a time and in random stretches, and compare every report and the whole state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
+from detectors.feature_profile import NumericProfile
+from detectors.profile_builder import to_category
+from detectors.window_check import WindowChecker
 from monitor.config import Settings
 from monitor.drift import DriftMonitor, WindowReport
 from monitor.events import Prediction
@@ -274,3 +280,56 @@ def test_pipeline_events_in_batches_equal_one_event_at_a_time(seed: int) -> None
     assert task == "multiclass" or all(j["joined"] > 0 and j["unusable"] > 0 for j in joins)
     versions = [[v for v, _ in m[1]["version_outcomes"]] for m in state["models"]]
     assert all(len(v) == 2 for v in versions)  # older versions' trackers were dropped
+
+
+def _window_columns(rows: list[Row], numeric: set[str], names: tuple[str, ...]) -> dict[str, Any]:
+    """A window's columns by the documented rules, value by value: numbers (bools
+    excluded) stay in numeric columns and anything else is missing (NaN); labels stay
+    labels, other values become theirs, and None or an absent key is missing."""
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = [features.get(name) for _, features, _ in rows]
+        if name in numeric:
+            columns[name] = np.array(
+                [float(v) if type(v) in (float, int) else math.nan for v in values]
+            )
+        else:
+            columns[name] = [None if v is None else to_category(v) for v in values]
+    return columns
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_window_checks_are_those_of_the_columns_built_value_by_value(seed: int) -> None:
+    rows = _rows(seed, 300 + 2 * 257, categorical_prediction=seed % 2 == 1)
+    monitor = DriftMonitor("m", None, reference_size=300, window_size=257)
+    rng = random.Random(seed)
+    reports: list[WindowReport] = []
+    start = 0
+    while start < len(rows):
+        stretch = rows[start : start + rng.choice([1, 5, 64, 300])]
+        start += len(stretch)
+        times, features, predictions = zip(*stretch, strict=True)
+        reports += monitor.add_many(list(times), list(features), list(predictions))
+    assert monitor.reference is not None and len(reports) == 2
+    profile, prediction_profile = monitor.reference.features, monitor.reference.prediction
+    assert prediction_profile is not None
+    names = monitor.tracked_features
+    numeric = {n for n in names if isinstance(profile.features[n], NumericProfile)}
+    assert numeric and set(names) - numeric  # both kinds are checked
+    for index, report in enumerate(reports):
+        window = rows[300 + 257 * index : 300 + 257 * (index + 1)]
+        expected = WindowChecker(profile, names).check(_window_columns(window, numeric, names))
+        assert _text([_check(c) for c in report.checks.values()]) == _text(
+            [_check(c) for c in expected.values()]
+        )
+        [(name, feature)] = prediction_profile.features.items()
+        kind = {name} if isinstance(feature, NumericProfile) else set()
+        column = _window_columns([(t, {name: p}, p) for t, _, p in window], kind, (name,))
+        assert report.prediction is not None
+        assert _text(_check(report.prediction)) == _text(
+            _check(WindowChecker(prediction_profile).check(column)[name])
+        )
+
+
+def _check(check: Any) -> list[Any]:
+    return [getattr(check, f.name) for f in dataclasses.fields(check)]
