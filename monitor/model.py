@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -16,12 +15,14 @@ from itertools import compress
 from operator import add
 from typing import Any, Final
 
+import numpy as np
+
 from detectors.policy import DriftPolicy, FeatureEvidence
 from monitor.config import LimitSettings, ModelConfig
 from monitor.drift import DriftMonitor, WindowReport
 from monitor.events import Prediction
 from monitor.outcomes import OutcomeTracker
-from monitor.performance import Task, error_of, infer_task
+from monitor.performance import Task, errors_of, infer_task
 from monitor.reference import ModelReference
 from monitor.signals import SignalRates, SignalState
 from monitor.telemetry import OTHER, LabelCap
@@ -272,8 +273,9 @@ class ModelMonitor:
                 return
         if self._outcomes is None:
             self._outcomes = self._tracker()
-        task, threshold = self.task, self.config.threshold
-        errors = [error_of(task, pair[0][1], pair[1], threshold) for pair in pending]
+        predictions = [pair[0][1] for pair in pending]
+        labels = [pair[1] for pair in pending]
+        errors = errors_of(self.task, predictions, labels, self.config.threshold)
         # As OutcomeTracker.add decides (|1e308 - -1e308| overflows).
         checked = [e for e in errors if e is not None and math.isfinite(e)]
         if len(checked) < len(pending):
@@ -282,44 +284,49 @@ class ModelMonitor:
             pending = list(compress(pending, usable))
             if not pending:
                 return
-        predictions = [pair[0][1] for pair in pending]
-        labels = [pair[1] for pair in pending]
+            predictions = list(compress(predictions, usable))
+            labels = list(compress(labels, usable))
         delays = [max(pair[2], 0.0) for pair in pending]
         times = [pair[3] for pair in pending]
         self._outcomes.add_many(predictions, labels, checked, times)
         self.joins["joined"] += len(pending)
         latest = max(times)
         self.last_joined_at = max(self.last_joined_at or latest, latest)
-        for bucket, n in Counter(map(_bucket, delays)).items():
-            self._delay_buckets[bucket] += n
+        buckets = np.bincount(
+            np.searchsorted(_DELAY_BOUNDS, delays, side="left"), minlength=len(_DELAY_BOUNDS) + 1
+        )
+        for bucket in np.flatnonzero(buckets).tolist():
+            self._delay_buckets[bucket] += int(buckets[bucket])
         self._delay_sum = reduce(add, delays, self._delay_sum)
         # The version and segment trackers take their pairs in order (and are made in
         # the order of their first pair).
-        versions: dict[str, list[int]] = {}
-        segments: dict[tuple[str, str], list[int]] = {}
-        keys = self.config.segments
-        for i, (payload, _, _, _, tracked) in enumerate(pending):
-            if tracked and payload[2]:
-                versions.setdefault(payload[2], []).append(i)
-            for key, value in zip(keys, payload[3], strict=False):
-                if value:
-                    segments.setdefault((key, value), []).append(i)
         columns = (predictions, labels, checked, times)
-        self._feed(self._version_outcomes, versions, columns)
-        self._feed(self._segment_outcomes, segments, columns)
+        self._feed(self._version_outcomes, _versions(pending), columns)
+        keys = self.config.segments
+        if keys:
+            segments: dict[tuple[str, str], list[int] | None] = {}
+            for i, pair in enumerate(pending):
+                for key, value in zip(keys, pair[0][3], strict=False):
+                    if value:
+                        segments.setdefault((key, value), []).append(i)  # type: ignore[union-attr]
+            self._feed(self._segment_outcomes, segments, columns)
 
     def _feed(
         self,
         trackers: MutableMapping[Any, OutcomeTracker],
-        groups: Mapping[Any, list[int]],
+        groups: Mapping[Any, list[int] | None],
         columns: tuple[list[Any], ...],
     ) -> None:
-        """Each group's pairs (positions in ``columns``) to its tracker, made if new."""
+        """Each group's pairs (positions in ``columns``, ``None`` for all) to its
+        tracker, made if new."""
         for group, rows in groups.items():
             tracker = trackers.get(group)
             if tracker is None:
                 tracker = trackers[group] = self._tracker(detectors=())
-            tracker.add_many(*([column[i] for i in rows] for column in columns))
+            if rows is None:
+                tracker.add_many(*columns)
+            else:
+                tracker.add_many(*([column[i] for i in rows] for column in columns))
 
     def _tracker(self, detectors: tuple[str, ...] | None = None) -> OutcomeTracker:
         assert self.task is not None
@@ -476,9 +483,22 @@ class ModelMonitor:
         )
 
 
-def _bucket(value: float) -> int:
-    """The histogram bucket of ``value``: the first bound at or above it, or +Inf."""
-    return bisect_left(LABEL_DELAY_BUCKETS, value)
+_DELAY_BOUNDS: Final = np.array(LABEL_DELAY_BUCKETS)
+
+
+def _versions(
+    pending: list[tuple[Payload, Any, float, float, bool]],
+) -> dict[str, list[int] | None]:
+    """The positions of each tracked version's pairs (``None``: all of them)."""
+    tags = [pair[0][2] if pair[4] else "" for pair in pending]
+    first = tags[0]
+    if tags.count(first) == len(tags):  # the usual flush: one version
+        return {first: None} if first else {}
+    groups: dict[str, list[int] | None] = {}
+    for i, tag in enumerate(tags):
+        if tag:
+            groups.setdefault(tag, []).append(i)  # type: ignore[union-attr]
+    return groups
 
 
 # Segment values beyond the cap are tracked together under this label.

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-__all__ = ["METRICS", "PerformanceWindow", "Task", "error_of", "infer_task"]
+__all__ = ["METRICS", "PerformanceWindow", "Task", "error_of", "errors_of", "infer_task"]
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: Final[tuple[Task, ...]] = ("binary", "multiclass", "regression")
@@ -72,6 +72,30 @@ def error_of(task: Task, prediction: object, label: object, threshold: float = 0
     if not isinstance(prediction, (int, float)) or not isinstance(label, (int, float)):
         return None
     return abs(float(prediction) - float(label))
+
+
+def errors_of(
+    task: Task, predictions: Sequence[object], labels: Sequence[object], threshold: float = 0.5
+) -> list[float | None]:
+    """:func:`error_of` of each (prediction, label) pair, the same values: an array at a
+    time where every prediction and label is a float (binary labels 0 or 1), one by
+    one otherwise."""
+    if (
+        task != "multiclass"
+        and predictions
+        and set(map(type, predictions)) == _FLOAT == set(map(type, labels))
+    ):
+        score, label = np.array(predictions), np.array(labels)
+        if task == "regression":
+            with np.errstate(over="ignore"):  # |1e308 - -1e308| is inf, as in Python
+                return np.abs(score - label).tolist()
+        positive = label == 1.0
+        if (positive | (label == 0.0)).all():
+            return ((score >= threshold) != positive).astype(np.float64).tolist()
+    return [error_of(task, p, y, threshold) for p, y in zip(predictions, labels, strict=True)]
+
+
+_FLOAT: Final = {float}
 
 
 class PerformanceWindow:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from monitor.performance import PerformanceWindow, error_of, infer_task
+from monitor.performance import PerformanceWindow, Task, error_of, errors_of, infer_task
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -122,3 +125,41 @@ def test_state_round_trips_through_json() -> None:
         restored.add(*pair)
         assert restored.metrics() == window.metrics()
         assert restored.to_state() == window.to_state()
+
+
+_VALUE = st.one_of(
+    st.sampled_from([0.0, 1.0, 0.5, 1e308, -1e308]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-3, 3),
+    st.booleans(),
+    st.sampled_from(["a", "1"]),
+)
+
+
+@given(
+    task=st.sampled_from(["binary", "multiclass", "regression"]),
+    pairs=st.lists(st.tuples(_VALUE, _VALUE), min_size=1, max_size=40),
+    floats_only=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_errors_of_a_batch_are_error_of_each_pair(
+    task: Task, pairs: list[tuple[object, object]], floats_only: bool
+) -> None:
+    if floats_only:  # the array path: every prediction and label a float
+        pairs = [(float(p), float(y)) for p, y in pairs if type(p) is float and type(y) is float]
+        pairs = pairs or [(0.7, 1.0)]
+    predictions, labels = [p for p, _ in pairs], [y for _, y in pairs]
+    got = errors_of(task, predictions, labels, 0.5)
+    expected = [error_of(task, p, y, 0.5) for p, y in pairs]
+    assert [type(e) for e in got] == [type(e) for e in expected]
+    assert got == expected
+
+
+def test_binary_errors_of_floats_are_the_thresholded_misses() -> None:
+    assert errors_of("binary", [0.2, 0.5, 0.9, 0.4], [0.0, 0.0, 1.0, 1.0], 0.5) == [
+        0.0,
+        1.0,
+        0.0,
+        1.0,
+    ]
+    assert errors_of("regression", [1e308, 2.5], [-1e308, 1.0]) == [math.inf, 1.5]
