@@ -39,9 +39,11 @@ sample after line ``n`` (a multiple of 1,000) exactly ``n`` events have been pro
 
 **Samples.** Every ``--every`` lines (and after set-up, before the first event),
 ``readline()`` records the resident set size (``/proc/self/statm``) and the join store's
-size, then encodes a checkpoint of the pipeline the way the daemon does
-(:meth:`monitor.pipeline.Pipeline.to_state` with the references spliced in as text,
-:func:`monitor.checkpoint.encode`: gzip level 1) and records its size. The daemon
+size, then writes a checkpoint of the pipeline the way the daemon does
+(:meth:`monitor.pipeline.Pipeline.to_state` with the join store's entries written as they
+lie and the references spliced in as text, through :meth:`monitor.checkpoint.LocalStore.save`
+to a temporary directory: its text in pieces, then gzip level 1 straight into the file)
+and records its size. The daemon
 writes one every 30 s, so the transient memory of encoding belongs in the figures; the
 RSS of a sample is read before its checkpoint is made. Peaks are ``VmHWM``, reset
 (``/proc/self/clear_refs``) after each reading, so that the table gives the peak while
@@ -77,12 +79,11 @@ from _common import bytes_per_join_entry, without_notes
 import monitor.replay as replay_module
 from detectors import ProfileBuilder
 from monitor import __version__
-from monitor.checkpoint import Checkpoint, encode, release_free_memory
+from monitor.checkpoint import Checkpoint, Finite, LocalStore, release_free_memory
 from monitor.config import Settings
 from monitor.daemon import load_references, tune_gc
 from monitor.pipeline import Pipeline
 from monitor.reference import PREDICTION, ModelReference, save_reference
-from monitor.service import finite_join
 
 START_TIME_S = 1_700_000_000.0
 _PAGE = resource.getpagesize()
@@ -232,12 +233,14 @@ def _template(model: str) -> str:
     )
 
 
-def _inflated_size(data: bytes) -> int:
-    """The size of gzip ``data`` once inflated, fed 64 KiB at a time: no large buffer is
-    made, so measuring leaves the process's heap as the daemon's would be."""
+def _inflated_size(path: Path) -> int:
+    """The size of the gzip file at ``path`` once inflated, read 64 KiB at a time: no
+    large buffer is made, so measuring leaves the process's heap as the daemon's would be."""
     inflate = zlib.decompressobj(wbits=31)
-    view = memoryview(data)
-    size = sum(len(inflate.decompress(view[i : i + 65_536])) for i in range(0, len(view), 65_536))
+    size = 0
+    with path.open("rb") as data:
+        while chunk := data.read(65_536):
+            size += len(inflate.decompress(chunk))
     return size + len(inflate.flush())
 
 
@@ -341,16 +344,20 @@ class EventStream:
         )
 
     def _checkpoint(self) -> tuple[int, int, float]:
-        """Encode the pipeline's checkpoint as the daemon does: gzip size, JSON size, time."""
+        """Write the pipeline's checkpoint as the daemon does (its text, then gzip
+        straight into a file of a :class:`LocalStore`): gzip size, JSON size, time."""
         if self.pipeline is None:
             return 0, 0, 0.0
         started = time.perf_counter()
         refs: dict[str, ModelReference] = {}
-        state = {"pipeline": finite_join(self.pipeline.to_state(refs))}
-        data = encode(Checkpoint(1, START_TIME_S, {}, state, references=refs))
-        took = time.perf_counter() - started
-        sizes = len(data), _inflated_size(data), took
-        del data, state, refs
+        state = {"pipeline": self.pipeline.to_state(refs, wrap=Finite)}
+        with tempfile.TemporaryDirectory(prefix="driftline-model-memory-") as directory:
+            store = LocalStore(Path(directory))
+            size = store.save(Checkpoint(1, START_TIME_S, {}, state, references=refs))
+            took = time.perf_counter() - started
+            del state, refs
+            [(_, path)] = store.files()
+            sizes = size, _inflated_size(path), took
         release_free_memory()  # as the daemon does after each checkpoint
         return sizes
 

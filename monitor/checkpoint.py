@@ -24,8 +24,9 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, BinaryIO, Final, Protocol
 
 import msgspec
 
@@ -78,24 +79,31 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class CheckpointText:
-    """A checkpoint's JSON text and the references to splice into it (:func:`to_text`).
+    """A checkpoint's JSON text, in pieces, and the references to splice into it
+    (:func:`to_text`).
 
     Made on the thread that owns the state (the state shares objects with the live
     one); what :func:`compress` does with it reads nothing that changes, so it may run
-    on another thread.
+    on another thread. The pieces are never joined (they are tens of MiB).
     """
 
     sequence: int
-    text: bytes
+    pieces: tuple[bytes, ...]
     references: tuple[tuple[str, Any], ...]
+
+    @property
+    def text(self) -> bytes:
+        """The JSON text, joined."""
+        return b"".join(self.pieces)
 
 
 @dataclass(frozen=True)
 class Finite:
-    """A part of a state made of JSON types only, without NaN or infinity (the outcome
-    join store's entries: decoded events' ids, finite numbers, strings and bools).
-    :func:`to_text` writes it with msgspec, six times as fast as the json module, which
-    the rest of a state needs for its NaN."""
+    """A part of a state made of JSON types only, without NaN or infinity (the join
+    store's entries: decoded events' ids, finite numbers, strings and bools; mappings,
+    lists and tuples of them). :func:`to_text` writes it with msgspec, six times as fast
+    as the json module, which the rest of a state needs for its NaN, and reads it only
+    then: it may be live state, as long as nothing changes it meanwhile."""
 
     value: Any
 
@@ -125,25 +133,34 @@ def to_text(checkpoint: Checkpoint) -> CheckpointText:
         separators=(",", ":"),
         default=finite,
     ).encode()
-    for i, piece in enumerate(pieces):
-        text = text.replace(b'"%s-%d"' % (token.encode(), i), piece, 1)
-    return CheckpointText(checkpoint.sequence, text, tuple(sorted(checkpoint.references.items())))
+    # The placeholders come in the order their pieces were written.
+    parts = re.split(b'"%s-[0-9]+"' % token.encode(), text) if pieces else [text]
+    return CheckpointText(
+        checkpoint.sequence,
+        tuple(chain.from_iterable(zip(parts, [*pieces, b""], strict=True)))[:-1],
+        tuple(sorted(checkpoint.references.items())),
+    )
 
 
 def compress(checkpoint: CheckpointText) -> bytes:
     """The rest of :func:`encode`: header, checksum and gzip of the body."""
-    text, references = checkpoint.text, checkpoint.references
+    out = io.BytesIO()
+    compress_to(checkpoint, out)
+    return out.getvalue()
+
+
+def compress_to(checkpoint: CheckpointText, out: BinaryIO) -> None:
+    """:func:`compress`, written to ``out`` as it is made (a file: not held in memory)."""
+    pieces, references = checkpoint.pieces, checkpoint.references
     # The body is written piece by piece, twice (checksum, then gzip): the references
     # are most of its bytes and never held all at once, nor the body as a whole.
     digest = hashlib.sha256()
-    for piece in _body(text, references):
+    for piece in _body(pieces, references):
         digest.update(piece)
-    out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as stream:
         stream.write(b"%s %d %s\n" % (MAGIC, FORMAT_VERSION, digest.hexdigest().encode()))
-        for piece in _body(text, references):
+        for piece in _body(pieces, references):
             stream.write(piece)
-    return out.getvalue()
 
 
 def encode(checkpoint: Checkpoint) -> bytes:
@@ -151,10 +168,13 @@ def encode(checkpoint: Checkpoint) -> bytes:
     return compress(to_text(checkpoint))
 
 
-def _body(text: bytes, references: Iterable[tuple[str, Any]]) -> Iterator[bytes | memoryview]:
+def _body(
+    pieces: tuple[bytes, ...], references: Iterable[tuple[str, Any]]
+) -> Iterator[bytes | memoryview]:
     """The body's JSON: the state's object with ``references`` added as its last member,
     each reference's text made once per reference (:attr:`ModelReference.json_bytes`)."""
-    yield memoryview(text)[:-1]  # a view: the state's text is not copied
+    yield from pieces[:-1]
+    yield memoryview(pieces[-1])[:-1]  # a view, without the object's closing brace
     yield b',"references":{'
     for i, (key, reference) in enumerate(references):
         yield b"%s%s:" % (b"," if i else b"", json.dumps(key).encode())
@@ -256,13 +276,13 @@ class LocalStore:
         """:meth:`save` of a checkpoint made text already (on any thread: the service's
         writer thread calls it)."""
         self._prepare()
-        data = compress(checkpoint)
         path = self.directory / f"checkpoint-{checkpoint.sequence:012d}.json.gz"
         tmp = None
         try:
             fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=self.directory)
             with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                compress_to(checkpoint, out)
+                size = out.tell()
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
@@ -278,7 +298,7 @@ class LocalStore:
                 old.unlink()
             except OSError as exc:
                 log.warning("cannot remove old checkpoint %s: %s", old, exc.strerror)
-        return len(data)
+        return size
 
     def load(self) -> LoadReport:
         """The newest readable checkpoint; damaged ones are reported and set aside."""

@@ -20,7 +20,12 @@ __all__ = ["JoinCounts", "JoinResult", "JoinStore", "Joined"]
 P = TypeVar("P")  # what a prediction carries (model, value, version, segments, ...)
 L = TypeVar("L")  # an outcome's label
 
-_STATE_VERSION: Final = 1
+#: 2 keeps the entries as mappings of key to entry; 1 (still read) as lists of
+#: ``[key, *entry]``.
+_STATE_VERSION: Final = 2
+_READABLE: Final = (1, 2)
+#: What the store's mappings of entries are given to when its state is taken.
+Wrap = Callable[[Mapping[str, tuple[Any, ...]]], Any]
 
 
 class JoinResult(Enum):
@@ -199,18 +204,13 @@ class JoinStore(Generic[P, L]):
         """Payloads of predictions still waiting for their outcome."""
         return (payload for payload, _, joined in self._predictions.values() if not joined)
 
-    def entries(
-        self, keep: Callable[[str], bool], encode: Any = lambda payload: payload
-    ) -> dict[str, Any]:
-        """The entries whose key ``keep`` accepts, JSON-safe, in the order they are kept."""
+    def entries(self, keep: Callable[[str], bool], wrap: Wrap = dict) -> dict[str, Any]:
+        """The entries whose key ``keep`` accepts, JSON-safe, in the order they are kept
+        (``wrap``: as for :meth:`to_state`)."""
         return {
             "watermark": None if self.watermark == float("-inf") else self.watermark,
-            "predictions": [
-                [k, encode(payload), ts, joined]
-                for k, (payload, ts, joined) in self._predictions.items()
-                if keep(k)
-            ],
-            "outcomes": [[k, label, ts] for k, (label, ts) in self._outcomes.items() if keep(k)],
+            "predictions": wrap({k: e for k, e in self._predictions.items() if keep(k)}),
+            "outcomes": wrap({k: e for k, e in self._outcomes.items() if keep(k)}),
         }
 
     def add_entries(
@@ -218,21 +218,33 @@ class JoinStore(Generic[P, L]):
         entries: Mapping[str, Any],
         decode: Any = lambda payload: payload,
         decode_label: Any = lambda label: label,
+        keep: Callable[[str], bool] = lambda key: True,
     ) -> None:
-        """Take over entries :meth:`entries` gave (of keys not held here), after those
-        held; the watermark moves to theirs if it is ahead. Nothing expires or is evicted
-        before the next event."""
+        """Take over the entries :meth:`entries` (or :meth:`to_state`) gave whose key
+        ``keep`` accepts (of keys not held here), after those held; the watermark moves
+        to theirs if it is ahead. Nothing expires or is evicted before the next event."""
         predictions = [
             (str(k), (decode(p), float(ts), bool(joined)))
-            for k, p, ts, joined in entries["predictions"]
+            for k, p, ts, joined in _items(entries["predictions"])
+            if keep(k)
         ]
         outcomes = [
-            (str(k), (decode_label(label), float(ts))) for k, label, ts in entries["outcomes"]
+            (str(k), (decode_label(label), float(ts)))
+            for k, label, ts in _items(entries["outcomes"])
+            if keep(k)
         ]
         self._predictions.update(predictions)
         self._outcomes.update(outcomes)
         if entries["watermark"] is not None:
             self.watermark = max(self.watermark, float(entries["watermark"]))
+
+    def merge(self, other: JoinStore[P, L]) -> None:
+        """Take over ``other``'s entries (of keys not held here), after those held; the
+        watermark moves to its if it is ahead. Nothing expires or is evicted before the
+        next event."""
+        self._predictions.update(other._predictions)
+        self._outcomes.update(other._outcomes)
+        self.watermark = max(self.watermark, other.watermark)
 
     def discard(self, drop: Callable[[str], bool]) -> None:
         """Forget the entries whose key ``drop`` accepts (no expiry is counted)."""
@@ -240,8 +252,11 @@ class JoinStore(Generic[P, L]):
             for key in [k for k in store if drop(k)]:
                 del store[key]
 
-    def to_state(self, encode: Any = lambda payload: payload) -> dict[str, Any]:
-        """JSON-safe state; ``encode`` turns a payload into JSON-safe data."""
+    def to_state(self, wrap: Wrap = dict) -> dict[str, Any]:
+        """JSON-safe state. Its entries are mappings of key to ``(payload, timestamp,
+        joined)`` and to ``(label, timestamp)``: copies, unless ``wrap`` is given the
+        store's own mappings (for a writer that reads them at once and not after the
+        next event, such as a checkpoint's: they are most of it)."""
         return {
             "version": _STATE_VERSION,
             "ttl_s": self.ttl_s,
@@ -249,11 +264,8 @@ class JoinStore(Generic[P, L]):
             "max_outcomes": self.max_outcomes,
             "watermark": None if self.watermark == float("-inf") else self.watermark,
             "counts": vars(self.counts).copy(),
-            "predictions": [
-                (k, encode(payload), ts, joined)
-                for k, (payload, ts, joined) in self._predictions.items()
-            ],
-            "outcomes": [(k, label, ts) for k, (label, ts) in self._outcomes.items()],
+            "predictions": wrap(self._predictions),
+            "outcomes": wrap(self._outcomes),
         }
 
     @classmethod
@@ -263,9 +275,9 @@ class JoinStore(Generic[P, L]):
         decode: Any = lambda payload: payload,
         decode_label: Any = lambda label: label,
     ) -> JoinStore[Any, Any]:
-        if state.get("version") != _STATE_VERSION:
+        if state.get("version") not in _READABLE:
             raise ValueError(
-                f"join state version must be {_STATE_VERSION}, got {state.get('version')!r}"
+                f"join state version must be one of {_READABLE}, got {state.get('version')!r}"
             )
         store: JoinStore[Any, Any] = cls(
             ttl_s=float(state["ttl_s"]),
@@ -273,9 +285,13 @@ class JoinStore(Generic[P, L]):
             max_outcomes=int(state["max_outcomes"]),
             counts=JoinCounts(**state["counts"]),
         )
-        store.watermark = float("-inf") if state["watermark"] is None else float(state["watermark"])
-        for key, payload, ts, joined in state["predictions"]:
-            store._predictions[key] = (decode(payload), float(ts), bool(joined))
-        for key, label, ts in state["outcomes"]:
-            store._outcomes[key] = (decode_label(label), float(ts))
+        store.add_entries(state, decode, decode_label)
         return store
+
+
+def _items(entries: Mapping[str, Any] | list[Any]) -> Iterator[tuple[Any, ...]]:
+    """``(key, *entry)`` of each entry, as state version 2 (a mapping) or 1 (a list of
+    ``[key, *entry]``) holds them."""
+    if isinstance(entries, Mapping):
+        return ((key, *entry) for key, entry in entries.items())
+    return (tuple(entry) for entry in entries)

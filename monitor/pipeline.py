@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 from monitor.config import Settings
 from monitor.events import Event, Outcome, Prediction
-from monitor.join import Joined, JoinResult, JoinStore
+from monitor.join import Joined, JoinResult, JoinStore, Wrap
 from monitor.model import ModelMonitor, ModelSnapshot, Payload
 from monitor.reference import ModelReference
 from monitor.telemetry import OTHER, LabelCap
@@ -181,15 +181,16 @@ class Pipeline:
         return [name for name, home in self._home.items() if home == shard]
 
     def shard_state(
-        self, shard: int, refs: dict[str, ModelReference] | None = None
+        self, shard: int, refs: dict[str, ModelReference] | None = None, wrap: Wrap = dict
     ) -> dict[str, Any]:
-        """JSON-safe state of the models whose home is ``shard``, with their join entries."""
+        """JSON-safe state of the models whose home is ``shard``, with their join entries
+        (``wrap``: see :meth:`JoinStore.entries`)."""
         names = [name for name, home in self._home.items() if home == shard]
         prefixes = tuple(name + _SEP for name in names)
         return {
             "version": _STATE_VERSION,
             "models": [[name, self._models[name].to_state(refs)] for name in names],
-            "join": self.join.entries(lambda key: key.startswith(prefixes)),
+            "join": self.join.entries(lambda key: key.startswith(prefixes), wrap),
         }
 
     def add_shard(
@@ -207,14 +208,15 @@ class Pipeline:
             models, failed = self._restore_models(
                 state["models"], refs, lambda name: name not in self._models
             )
-            join = state["join"]
             taken = tuple(name + _SEP for name in models)
-            entries = {
-                "watermark": join["watermark"],
-                "predictions": [e for e in join["predictions"] if e[0].startswith(taken)],
-                "outcomes": [e for e in join["outcomes"] if e[0].startswith(taken)],
-            }
-        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            join = self.join
+            incoming: JoinStore[Payload, tuple[str, Any]] = JoinStore(
+                join.ttl_s, join.max_predictions, join.max_outcomes
+            )
+            incoming.add_entries(
+                state["join"], _decode_payload, _decode_label, lambda k: k.startswith(taken)
+            )
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed shard state: {exc!r:.200}") from None
         for name, monitor in models.items():
             if self.model_label(name) == OTHER:
@@ -222,7 +224,7 @@ class Pipeline:
                 continue
             self._models[name] = monitor
             self._home[name] = shard
-        self.join.add_entries(entries, _decode_payload, _decode_label)
+        self.join.merge(incoming)
         self.end_batch(0.0, force=True)
         return failed
 
@@ -259,15 +261,17 @@ class Pipeline:
             self.join.discard(lambda key: key.startswith(prefixes))
         self.end_batch(0.0, force=True)
 
-    def to_state(self, refs: dict[str, ModelReference] | None = None) -> dict[str, Any]:
+    def to_state(
+        self, refs: dict[str, ModelReference] | None = None, wrap: Wrap = dict
+    ) -> dict[str, Any]:
         """JSON-safe state of every model and of the join store (``refs``: see
-        :meth:`DriftMonitor.to_state`)."""
+        :meth:`DriftMonitor.to_state`; ``wrap``: see :meth:`JoinStore.to_state`)."""
         return {
             "version": _STATE_VERSION,
             "model_label": self.model_label.to_state(),
             "models": [[name, m.to_state(refs)] for name, m in self._models.items()],
             "homes": dict(self._home),
-            "join": self.join.to_state(),  # payloads are tuples: JSON arrays as they are
+            "join": self.join.to_state(wrap),  # payloads are tuples: JSON arrays as they are
         }
 
     def load_state(

@@ -39,7 +39,7 @@ from monitor.reference import ModelReference
 from monitor.source import Backoff, DeadLetter, EventSource, Record
 from monitor.telemetry import OTHER, UNKNOWN, BatchStats, Telemetry
 
-__all__ = ["RunSummary", "Service", "finite_join"]
+__all__ = ["RunSummary", "Service"]
 
 log = logging.getLogger(__name__)
 
@@ -589,14 +589,15 @@ class Service:
         state: dict[str, Any]
         if shard is None:
             state = {
-                "pipeline": finite_join(self.pipeline.to_state(refs)),
+                # The join store's entries, most of the state, are written as they lie.
+                "pipeline": self.pipeline.to_state(refs, wrap=Finite),
                 "telemetry": self._telemetry.to_state(),
                 "alerts": self.alerts.to_state(),
             }
         else:
             state = {
                 "shard": shard,
-                "pipeline": finite_join(self.pipeline.shard_state(shard, refs)),
+                "pipeline": self.pipeline.shard_state(shard, refs, wrap=Finite),
                 "telemetry": self._telemetry.shard_state(shard),
                 "alerts": self.alerts.to_state(self.pipeline.models_in(shard)),
             }
@@ -708,16 +709,6 @@ class Service:
         if now - self._last_lag >= _LAG_INTERVAL_S:
             self._last_lag = now
             self._telemetry.set_consumer_lag(source.lag())
-
-
-def finite_join(pipeline: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline's state with its join entries marked :class:`Finite`: they are most
-    of a checkpoint's text and hold decoded events' values only (the decoder turns
-    non-finite numbers down), so the fast writer may write them."""
-    join = dict(pipeline["join"])
-    for entries in ("predictions", "outcomes"):
-        join[entries] = Finite(join[entries])
-    return {**pipeline, "join": join}
 
 
 @dataclass(frozen=True)

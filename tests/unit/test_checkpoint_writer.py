@@ -334,7 +334,7 @@ def test_a_bug_in_the_writer_is_raised_on_the_thread_that_takes_the_outcome(
             raise ZeroDivisionError("a bug")
 
     writer = CheckpointWriter(Broken(tmp_path))
-    writer.start([Part(None, CheckpointText(1, b"{}", ()), {}, 0.0)], now=0.0)
+    writer.start([Part(None, CheckpointText(1, (b"{}",), ()), {}, 0.0)], now=0.0)
     with pytest.raises(ZeroDivisionError):
         writer.wait()
     assert not writer.busy
@@ -343,7 +343,7 @@ def test_a_bug_in_the_writer_is_raised_on_the_thread_that_takes_the_outcome(
 def test_a_second_write_cannot_start_while_one_is_in_flight(tmp_path: Path) -> None:
     store = GatedStore(tmp_path)
     writer = CheckpointWriter(store)
-    part = Part(None, CheckpointText(1, b'{"offsets":[]}', ()), {(TOPIC, 0): 1}, 0.0)
+    part = Part(None, CheckpointText(1, (b'{"offsets":[]}',), ()), {(TOPIC, 0): 1}, 0.0)
     writer.start([part], now=5.0)
     assert writer.busy and writer.started_at == 5.0 and writer.take() is None
     with pytest.raises(RuntimeError):

@@ -138,3 +138,24 @@ def test_state_round_trips_through_json_and_continues_identically(
     restored = JoinStore.from_state(json.loads(json.dumps(s.to_state())))
     assert feed(restored, sequence[half:]) == feed(s, sequence[half:])
     assert restored.to_state() == s.to_state()
+
+
+def test_a_state_of_version_1_with_entries_as_lists_is_still_read() -> None:
+    s: JoinStore[str, int] = JoinStore(ttl_s=100.0, max_predictions=10, max_outcomes=10)
+    s.add_prediction("a", 1.0, "pa")
+    s.add_prediction("b", 2.0, "pb")
+    s.add_outcome("b", 3.0, 1)
+    s.add_outcome("c", 4.0, 0)  # waits for its prediction
+    state = json.loads(json.dumps(s.to_state()))
+    assert state["version"] == 2 and state["predictions"]["b"] == ["pb", 2.0, True]
+    old = {
+        **state,
+        "version": 1,
+        "predictions": [[k, *e] for k, e in state["predictions"].items()],
+        "outcomes": [[k, *e] for k, e in state["outcomes"].items()],
+    }
+    restored = JoinStore.from_state(old)
+    assert restored.to_state() == s.to_state()
+    assert restored.add_prediction("c", 5.0, "pc") == Joined("pc", 0, 5.0, 4.0)
+    with pytest.raises(ValueError, match="version"):
+        JoinStore.from_state({**state, "version": 3})
