@@ -26,6 +26,7 @@ import pytest
 
 from driftline_scenarios import error_stream
 from driftline_testing import (
+    CLIENTS,
     SESSION_TIMEOUT_MS,
     Daemon,
     TopicSet,
@@ -108,7 +109,11 @@ class Recovery:
 
 
 def run_outage(
-    broker: LocalBroker, daemons: list[Daemon], tmp_path: Path, outage_s: float
+    broker: LocalBroker,
+    daemons: list[Daemon],
+    tmp_path: Path,
+    outage_s: float,
+    client: str = "kafka-python",
 ) -> tuple[OutageProbe, Recovery, Daemon]:
     bootstrap = broker.bootstrap_servers
     topics = TopicSet()
@@ -127,7 +132,8 @@ def run_outage(
     total = len(records)
 
     # Small batches: the daemon is still consuming when the broker freezes.
-    daemon = Daemon(bootstrap, topics, tmp_path, env={"DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200"})
+    env = {"DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200", "DRIFTLINE_KAFKA__CLIENT": client}
+    daemon = Daemon(bootstrap, topics, tmp_path, env=env)
     daemons.append(daemon.start())
     wait_for(lambda: counted(daemon) > 0, 60, "the daemon's first events")
     assert broker.pid is not None
@@ -165,7 +171,7 @@ def run_outage(
     errors = series(daemon.samples(), "driftline_kafka_errors_total", "kind")
     figures = Recovery(total, stopped_at, at_resume, first_progress[0], recovered_s, ready_s)
     print(
-        f"\noutage {outage_s:.0f} s: {figures}; not ready "
+        f"\noutage {outage_s:.0f} s ({client}): {figures}; not ready "
         f"{probe.seconds_to_not_ready} s into the outage; /readyz {probe.ready}; "
         f"/healthz {probe.healthy}; kafka errors {errors}"
     )
@@ -202,10 +208,11 @@ def assert_served_then_not_ready(probe: OutageProbe) -> None:
     assert set(probe.ready[first:]) == {503}, probe.ready
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_a_20_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
-    broker: LocalBroker, daemons: list[Daemon], tmp_path: Path
+    broker: LocalBroker, daemons: list[Daemon], tmp_path: Path, client: str
 ) -> None:
-    probe, figures, daemon = run_outage(broker, daemons, tmp_path, 20)
+    probe, figures, daemon = run_outage(broker, daemons, tmp_path, 20, client)
     assert_served_then_not_ready(probe)
     assert_counted_exactly_once(daemon)
 
