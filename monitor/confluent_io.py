@@ -35,7 +35,13 @@ from monitor.source import (
     partition_names,
 )
 
-__all__ = ["ConfluentRecord", "ConfluentSource", "client_config", "client_version"]
+__all__ = [
+    "ConfluentRecord",
+    "ConfluentSource",
+    "client_config",
+    "client_version",
+    "consumer_config",
+]
 
 log = logging.getLogger(__name__)
 #: librdkafka's own log lines (connection failures, ...); see monitor.logs.
@@ -92,6 +98,31 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
     return config
 
 
+def consumer_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """The consumer's properties, but for its callbacks (also the e2e benchmark's)."""
+    return {
+        **client_config(kafka),
+        "group.id": kafka.group_id,
+        "auto.offset.reset": kafka.auto_offset_reset,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "session.timeout.ms": kafka.session_timeout_ms,
+        "heartbeat.interval.ms": kafka.heartbeat_interval_ms,
+        # As kafka-python: the range assignor keeps co-partitioned topics together
+        # (state moves by partition number), CRCs checked, and records of open
+        # transactions read.
+        "partition.assignment.strategy": "range",
+        "check.crcs": True,
+        "isolation.level": "read_uncommitted",
+        # librdkafka fetches ahead up to 64 MiB (and 100,000 records a partition) by
+        # default: a bare consumer peaked 50 MiB higher than with 1 MiB, about what
+        # kafka-python holds, which reads as fast if it fetches again as soon as there
+        # is room (it waits 1 s by default).
+        "queued.max.messages.kbytes": 1024,
+        "fetch.queue.backoff.ms": 10,
+    }
+
+
 class _Ack:
     """The delivery report of one produced record."""
 
@@ -133,51 +164,23 @@ class ConfluentSource:
         self._kafka = kafka
         self._on_error = on_error
         self._owner = owner or NoOwner()
-        self.partitions: set[tuple[str, int]] = set()
+        self._partitions: set[tuple[str, int]] = set()
         self._pending: list[tuple[DeadLetter, _Ack | None]] = []
         self._in_flight = 0  # commits sent, not yet answered
-        self._retry: list[TopicPartition] = []  # the last commit, failed
-        self._retry_at = 0.0
+        self._retry: list[TopicPartition] = []  # the last commit, failed: sent again
+        self._retry_at = 0.0  # at this time (monotonic)
         self._retry_backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
-        config = client_config(kafka)
-        self._consumer: Consumer = _made(
-            Consumer,
-            {
-                **config,
-                "group.id": kafka.group_id,
-                "auto.offset.reset": kafka.auto_offset_reset,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "session.timeout.ms": kafka.session_timeout_ms,
-                "heartbeat.interval.ms": kafka.heartbeat_interval_ms,
-                # As kafka-python: the range assignor keeps co-partitioned topics
-                # together (state moves by partition number), CRCs checked, and
-                # records of open transactions read.
-                "partition.assignment.strategy": "range",
-                "check.crcs": True,
-                "isolation.level": "read_uncommitted",
-                # librdkafka fetches ahead up to 64 MiB (and 100,000 records a partition)
-                # by default: a bare consumer peaked 50 MiB higher than with 1 MiB, about
-                # what kafka-python holds, which reads as fast if it fetches again as
-                # soon as there is room (it waits 1 s by default).
-                "queued.max.messages.kbytes": 1024,
-                "fetch.queue.backoff.ms": 10,
-                "error_cb": self._client_error,
-                "on_commit": self._committed,
-            },
-        )
+        callbacks = {"error_cb": self._client_error, "on_commit": self._committed}
+        self._consumer: Consumer = _made(Consumer, consumer_config(kafka) | callbacks)
         try:
             # librdkafka connects in the background; this is where "no broker" shows.
             self._consumer.list_topics(timeout=bootstrap_timeout_ms / 1000)
-            self._producer: Producer = _made(
-                Producer,
-                {
-                    **config,
-                    "acks": "all",
-                    "linger.ms": 5,
-                    "message.max.bytes": kafka.dead_letter_max_bytes,
-                },
-            )
+            producer = {
+                "acks": "all",
+                "linger.ms": 5,
+                "message.max.bytes": kafka.dead_letter_max_bytes,
+            }
+            self._producer: Producer = _made(Producer, client_config(kafka) | producer)
         except BaseException:
             self._consumer.close()  # its threads would outlive a failed attempt
             raise
@@ -202,19 +205,16 @@ class ConfluentSource:
         ``owner`` hears of partitions assigned (and says where to resume them) and
         revoked or lost (while the state that covers them can be saved).
         """
-        return connect_with_backoff(
-            lambda: cls(kafka, on_error, owner=owner),
-            KafkaException,
-            kafka,
-            stop,
-            on_error,
-            on_attempt,
-        )
+
+        def attempt() -> ConfluentSource:
+            return cls(kafka, on_error, owner=owner)
+
+        return connect_with_backoff(attempt, KafkaException, kafka, stop, on_error, on_attempt)
 
     # -- rebalances (inside consume(), on the loop's thread) ------------------------
 
     def _assigned(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
-        self.partitions.update((tp.topic, tp.partition) for tp in assigned)
+        self._partitions.update((tp.topic, tp.partition) for tp in assigned)
         self._retry = []  # the offsets of the previous generation are not ours to commit
         log.info("partitions assigned: %s", partition_names(assigned))
         positions = self._owner.on_assigned([(tp.topic, tp.partition) for tp in assigned])
@@ -233,7 +233,7 @@ class ConfluentSource:
         log.info("partitions revoked: %s", partition_names(revoked))
         if revoked:
             self._owner.on_revoked([(tp.topic, tp.partition) for tp in revoked])
-        self.partitions.difference_update((tp.topic, tp.partition) for tp in revoked)
+        self._partitions.difference_update((tp.topic, tp.partition) for tp in revoked)
         self._retry = []
 
     # -- consuming -------------------------------------------------------------------
@@ -265,19 +265,19 @@ class ConfluentSource:
                     )
                 )
             elif error.code() != _PARTITION_EOF:
-                self._error("poll", KafkaException(error))
+                self._error("poll", error)
         return records
 
     def ready(self) -> bool:
         """Partitions assigned. librdkafka revokes them (as lost) itself once the
         session timeout passes without an answer from the group coordinator."""
-        return bool(self.partitions)
+        return bool(self._partitions)
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records behind the high-water mark of the last fetch response, per partition."""
         lag: dict[tuple[str, int], int] = {}
         try:
-            positions = self._consumer.position([TopicPartition(t, p) for t, p in self.partitions])
+            positions = self._consumer.position([TopicPartition(t, p) for t, p in self._partitions])
         except KafkaException:
             return lag
         for tp in positions:
@@ -293,7 +293,7 @@ class ConfluentSource:
         """Send ``offsets`` (next offset to read, per topic and partition) for commit;
         ``False`` if the client refused them (see the class docstring)."""
         wanted = [
-            TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in self.partitions
+            TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in self._partitions
         ]
         if not wanted:
             return True  # partitions revoked meanwhile: their new owner commits them
@@ -315,20 +315,18 @@ class ConfluentSource:
         if not failed:
             self._retry_backoff.reset()
             return
-        self._error("commit", KafkaException(error) if error is not None else _first_error(offsets))
+        self._error("commit", error or next(tp.error for tp in offsets if tp.error is not None))
         if self._in_flight == 0:  # else a newer commit covers these offsets
-            mine = [tp for tp in offsets if (tp.topic, tp.partition) in self.partitions]
+            mine = [tp for tp in offsets if (tp.topic, tp.partition) in self._partitions]
             self._retry = [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in mine]
             self._retry_at = time.monotonic() + self._retry_backoff.next()
 
     def _client_error(self, error: KafkaError) -> None:
         # Connection trouble and the like: librdkafka retries by itself and logs it.
         self._on_error("poll")
-        if error.fatal():
-            log.error("kafka client error (fatal): %s", error.str())
-        else:
-            log.debug("kafka client error: %s", error.str())
+        log.log(logging.ERROR if error.fatal() else logging.DEBUG, "kafka client error: %s", error)
 
+    # -- dead letters and alerts --------------------------------------------------------
     # -- dead letters and alerts --------------------------------------------------------
 
     def send_dead_letter(self, letter: DeadLetter) -> None:
@@ -342,61 +340,56 @@ class ConfluentSource:
         self._producer.flush(timeout_s)
         failed: list[DeadLetter] = []
         for letter, ack in self._pending:
-            if ack is None:
-                failed.append(letter)  # refused at once, counted then
-                continue
-            if ack.succeeded:
-                continue
-            if ack.error is not None and ack.error.code() == _TOO_LARGE:
-                # The broker refuses the payload: keep the evidence, drop the bytes.
-                retry = self._send(letter, with_value=False)
+            if ack is not None and ack.error is not None and ack.error.code() == _TOO_LARGE:
+                # Over dead_letter_max_bytes, or refused by the broker: keep the evidence,
+                # drop the bytes.
+                ack = self._send(letter, with_value=False)
                 self._producer.flush(timeout_s)
-                if retry is not None and retry.succeeded:
-                    continue
-            self._error("dead_letter", None if ack.error is None else KafkaException(ack.error))
-            failed.append(letter)
+            if ack is None or not ack.succeeded:
+                if ack is not None:  # else counted when it was refused
+                    self._error("dead_letter", ack.error)
+                failed.append(letter)
         self._pending = []
         return failed
 
     def _send(self, letter: DeadLetter, *, with_value: bool) -> _Ack | None:
         key, value, headers = dead_letter_message(letter, with_value=with_value)
         wire: list[tuple[str, str | bytes | None]] = list(headers)
-        ack = _Ack()
-        try:
-            self._producer.produce(
-                self._kafka.topics.dead_letter, value, key, headers=wire, on_delivery=ack
-            )
-        except KafkaException as exc:
-            if with_value and exc.args[0].code() == _TOO_LARGE:  # over dead_letter_max_bytes
-                return self._send(letter, with_value=False)
-            self._error("dead_letter", exc)
-            return None
-        except BufferError as exc:  # the producer's queue is full
-            self._error("dead_letter", exc)
-            return None
-        return ack
+        return self._produce("dead_letter", self._kafka.topics.dead_letter, key, value, wire)
 
     def publish_alerts(
         self, records: Sequence[tuple[bytes, bytes]], timeout_s: float = 10.0
     ) -> list[tuple[bytes, bytes]]:
         """Send alert transitions, keyed by instance; returns those not acknowledged."""
-        acks: list[_Ack | None] = []
-        for key, value in records:
-            ack: _Ack | None = _Ack()
-            try:
-                self._producer.produce(self._kafka.topics.alerts, value, key, on_delivery=ack)
-            except (KafkaException, BufferError) as exc:
-                self._error("alert", exc)
-                ack = None
-            acks.append(ack)
+        acks = [self._produce("alert", self._kafka.topics.alerts, k, v) for k, v in records]
         self._producer.flush(timeout_s)
         failed = []
         for record, ack in zip(records, acks, strict=True):
             if ack is None or not ack.succeeded:
                 if ack is not None:
-                    self._error("alert", None if ack.error is None else KafkaException(ack.error))
+                    self._error("alert", ack.error)
                 failed.append(record)
         return failed
+
+    def _produce(
+        self,
+        kind: str,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> _Ack | None:
+        """Queue a record; ``None`` if the producer's queue is full (counted). A record
+        refused at once (too large) is reported in its ack, as the broker would."""
+        ack = _Ack()
+        try:
+            self._producer.produce(topic, value, key, headers=headers, on_delivery=ack)
+        except KafkaException as exc:
+            ack(exc.args[0], None)
+        except BufferError as exc:
+            self._error(kind, exc)
+            return None
+        return ack
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -408,9 +401,9 @@ class ConfluentSource:
         finally:
             self._consumer.close()
 
-    def _error(self, kind: str, exc: BaseException | None) -> None:
+    def _error(self, kind: str, problem: KafkaError | Exception | None) -> None:
         self._on_error(kind)
-        log.warning("kafka %s error: %s", kind, _text(exc) if exc is not None else "timed out")
+        log.warning("kafka %s error: %s", kind, "timed out" if problem is None else _text(problem))
 
 
 _Client = TypeVar("_Client", Consumer, Producer)
@@ -424,11 +417,8 @@ def _made(cls: type[_Client], config: dict[str, Any]) -> _Client:
         raise DriftlineError(f"kafka: librdkafka refused the settings: {_text(exc)}") from None
 
 
-def _first_error(offsets: list[TopicPartition]) -> KafkaException:
-    return KafkaException(next(tp.error for tp in offsets if tp.error is not None))
-
-
-def _text(exc: BaseException) -> str:
-    """librdkafka's own description of the error in ``exc``."""
-    error = exc.args[0] if exc.args else None
-    return error.str() if isinstance(error, KafkaError) else str(exc)
+def _text(problem: KafkaError | Exception) -> str:
+    """librdkafka's own description of ``problem`` (or of the error it carries)."""
+    if isinstance(problem, KafkaException) and problem.args:
+        problem = problem.args[0]
+    return problem.str() if isinstance(problem, KafkaError) else str(problem)
