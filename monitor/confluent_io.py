@@ -115,10 +115,11 @@ def consumer_config(kafka: KafkaSettings) -> dict[str, Any]:
         "check.crcs": True,
         "isolation.level": "read_uncommitted",
         # librdkafka fetches ahead up to 64 MiB (and 100,000 records a partition) by
-        # default: a bare consumer peaked 50 MiB higher than with 1 MiB, about what
-        # kafka-python holds, which reads as fast if it fetches again as soon as there
-        # is room (it waits 1 s by default).
-        "queued.max.messages.kbytes": 1024,
+        # default. In benchmarks/e2e.py the daemon ran as fast with 4 MiB (consume()
+        # still returns whole batches of max_poll_records there) and 60 MiB smaller;
+        # with 1 MiB, batches were cut short and an event cost 50% more CPU. It must
+        # fetch again as soon as there is room (it waits 1 s by default).
+        "queued.max.messages.kbytes": 4096,
         "fetch.queue.backoff.ms": 10,
     }
 

@@ -40,10 +40,11 @@ from monitor.local_broker import LocalBroker, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-# Per model: predictions, each with its outcome (50,000 events in all). Enough that the
-# consumer cannot have fetched them all before the freeze (it buffers about 1 MiB per
-# partition), so the daemon needs the broker back to finish.
-PAIRS = 12_500
+# Per model: predictions, each with its outcome (50,000 events in all; 160,000 for
+# librdkafka). Enough that the consumer cannot have fetched them all before the freeze
+# (kafka-python buffers about 1 MiB per partition, librdkafka fetches 4 MiB ahead), so
+# the daemon needs the broker back to finish.
+PAIRS = {"kafka-python": 12_500, "confluent": 40_000}
 MODELS = ("churn", "fraud")
 
 
@@ -122,7 +123,7 @@ def run_outage(
     pairs = [
         pair
         for index, model in enumerate(MODELS)
-        for pair in error_stream(model, PAIRS, 0, 0.1, 0.1, seed=60 + index)
+        for pair in error_stream(model, PAIRS[client], 0, 0.1, 0.1, seed=60 + index)
     ]
     records = [(topics.predictions, json.dumps(p).encode()) for p, _ in pairs] + [
         (topics.outcomes, json.dumps(o).encode()) for _, o in pairs
@@ -182,16 +183,16 @@ def joined(daemon: Daemon) -> float:
     return sum(daemon.value("driftline_joins_total", model=m, result="joined") for m in MODELS)
 
 
-def assert_counted_exactly_once(daemon: Daemon) -> None:
+def assert_counted_exactly_once(daemon: Daemon, pairs: int) -> None:
     # The per-model families are published from snapshots refreshed once a second.
-    wait_for(lambda: joined(daemon) >= len(MODELS) * PAIRS, 30, "every outcome joined")
+    wait_for(lambda: joined(daemon) >= len(MODELS) * pairs, 30, "every outcome joined")
     got = daemon.samples()
     for model in MODELS:
         for stream in ("predictions", "outcomes"):
             statuses = series(got, "driftline_events_total", "status", stream=stream, model=model)
-            assert statuses == {"ok": PAIRS}, (stream, model, statuses)
+            assert statuses == {"ok": pairs}, (stream, model, statuses)
         joins = series(got, "driftline_joins_total", "result", model=model)
-        assert joins == {"joined": PAIRS, "expired": 0, "unmatched": 0, "unusable": 0}, joins
+        assert joins == {"joined": pairs, "expired": 0, "unmatched": 0, "unusable": 0}, joins
     assert daemon.process is not None and daemon.process.poll() is None
 
 
@@ -214,7 +215,7 @@ def test_a_20_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
 ) -> None:
     probe, figures, daemon = run_outage(broker, daemons, tmp_path, 20, client)
     assert_served_then_not_ready(probe)
-    assert_counted_exactly_once(daemon)
+    assert_counted_exactly_once(daemon, PAIRS[client])
 
 
 def test_a_90_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
@@ -222,4 +223,4 @@ def test_a_90_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
 ) -> None:
     probe, figures, daemon = run_outage(broker, daemons, tmp_path, 90)
     assert_served_then_not_ready(probe)
-    assert_counted_exactly_once(daemon)
+    assert_counted_exactly_once(daemon, PAIRS["kafka-python"])
