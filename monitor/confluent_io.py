@@ -115,10 +115,9 @@ def consumer_config(kafka: KafkaSettings) -> dict[str, Any]:
         "check.crcs": True,
         "isolation.level": "read_uncommitted",
         # librdkafka fetches ahead up to 64 MiB (and 100,000 records a partition) by
-        # default. In benchmarks/e2e.py the daemon ran as fast with 4 MiB (consume()
-        # still returns whole batches of max_poll_records there) and 60 MiB smaller;
-        # with 1 MiB, batches were cut short and an event cost 50% more CPU. It must
-        # fetch again as soon as there is room (it waits 1 s by default).
+        # default. In benchmarks/e2e.py the daemon ran as fast with 4 MiB, 60 MiB
+        # smaller; with 1 MiB an event cost 30-70% more CPU (smaller batches to the
+        # pipeline). It must fetch again as soon as there is room (it waits 1 s by default).
         "queued.max.messages.kbytes": 4096,
         "fetch.queue.backoff.ms": 10,
     }
