@@ -430,14 +430,23 @@ def raw_consume(config: Mapping[str, Any]) -> dict[str, Any]:
         end_t, end_cpu = time.monotonic(), time.process_time()
     finally:
         consumer.close(autocommit=False)
+    crc_fast_path = getattr(record_util, "crc32c_c", None) is not None
+    return _raw_result(read, (first_t, first_cpu), (end_t, end_cpu), crc_fast_path)
+
+
+def _raw_result(
+    read: int, first: tuple[float | None, float | None], end: tuple[float, float], crc: bool
+) -> dict[str, Any]:
+    """What the raw consumer child reports: records read, the (monotonic, CPU) times of
+    the first record and of the end, its peak RSS, whether CRCs were checked natively."""
     return {
         "read": read,
-        "first_t": first_t,
-        "end_t": end_t,
-        "cpu_first_s": first_cpu,
-        "cpu_end_s": end_cpu,
+        "first_t": first[0],
+        "end_t": end[0],
+        "cpu_first_s": first[1],
+        "cpu_end_s": end[1],
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "crc_fast_path": getattr(record_util, "crc32c_c", None) is not None,
+        "crc_fast_path": crc,
     }
 
 
@@ -477,15 +486,8 @@ def raw_consume_confluent(config: Mapping[str, Any]) -> dict[str, Any]:
         end_t, end_cpu = time.monotonic(), time.process_time()
     finally:
         consumer.close()
-    return {
-        "read": read,
-        "first_t": first_t,
-        "end_t": end_t,
-        "cpu_first_s": first_cpu,
-        "cpu_end_s": end_cpu,
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "crc_fast_path": True,  # librdkafka checks CRCs in C
-    }
+    # librdkafka checks CRCs in C.
+    return _raw_result(read, (first_t, first_cpu), (end_t, end_cpu), crc=True)
 
 
 @dataclass

@@ -14,25 +14,26 @@ loop's, between batches; and its callbacks of deliveries and commits in ``flush(
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple, TypeVar
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from pydantic import SecretStr
 
 from monitor.config import KafkaSettings
 from monitor.errors import DriftlineError
 from monitor.source import (
     Backoff,
+    BrokerSource,
     DeadLetter,
     NoOwner,
     PartitionOwner,
     Record,
-    connect_with_backoff,
     dead_letter_message,
     partition_names,
+    resume_points,
 )
 
 __all__ = [
@@ -81,20 +82,17 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
         "security.protocol": kafka.security_protocol.lower(),
         "logger": _client_log,
     }
-    if kafka.sasl_mechanism is not None:
-        config["sasl.mechanism"] = kafka.sasl_mechanism
-        if kafka.sasl_username is not None:
-            config["sasl.username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            config["sasl.password"] = kafka.sasl_password.get_secret_value()
-    if kafka.ssl_cafile is not None:
-        config["ssl.ca.location"] = kafka.ssl_cafile
-    if kafka.ssl_certfile is not None:
-        config["ssl.certificate.location"] = kafka.ssl_certfile
-    if kafka.ssl_keyfile is not None:
-        config["ssl.key.location"] = kafka.ssl_keyfile.get_secret_value()
-    if kafka.ssl_password is not None:
-        config["ssl.key.password"] = kafka.ssl_password.get_secret_value()
+    sasl = kafka.sasl_mechanism is not None
+    optional = {
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.username": kafka.sasl_username if sasl else None,
+        "sasl.password": _secret(kafka.sasl_password) if sasl else None,
+        "ssl.ca.location": kafka.ssl_cafile,
+        "ssl.certificate.location": kafka.ssl_certfile,
+        "ssl.key.location": _secret(kafka.ssl_keyfile),
+        "ssl.key.password": _secret(kafka.ssl_password),
+    }
+    config.update((key, value) for key, value in optional.items() if value is not None)
     return config
 
 
@@ -140,7 +138,7 @@ class _Ack:
         return self.done and self.error is None
 
 
-class ConfluentSource:
+class ConfluentSource(BrokerSource):
     """Consumer of the event topics plus producer of dead letters and alerts.
 
     Use :meth:`connect`, which retries with backoff until the broker answers or
@@ -153,6 +151,8 @@ class ConfluentSource:
     counted and the offsets are sent again with backoff, unless newer ones followed.
     :meth:`close` waits for commits in flight.
     """
+
+    unreachable = KafkaException
 
     def __init__(
         self,
@@ -191,40 +191,13 @@ class ConfluentSource:
             on_revoke=self._revoked,
         )
 
-    @classmethod
-    def connect(
-        cls,
-        kafka: KafkaSettings,
-        stop: threading.Event,
-        on_error: Callable[[str], None],
-        on_attempt: Callable[[], None] = lambda: None,
-        owner: PartitionOwner | None = None,
-    ) -> ConfluentSource | None:
-        """Connect, retrying with exponential backoff; ``None`` if stopped first.
-
-        ``owner`` hears of partitions assigned (and says where to resume them) and
-        revoked or lost (while the state that covers them can be saved).
-        """
-
-        def attempt() -> ConfluentSource:
-            return cls(kafka, on_error, owner=owner)
-
-        return connect_with_backoff(attempt, KafkaException, kafka, stop, on_error, on_attempt)
-
     # -- rebalances (inside consume(), on the loop's thread) ------------------------
 
     def _assigned(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
         self._partitions.update((tp.topic, tp.partition) for tp in assigned)
         self._retry = []  # the offsets of the previous generation are not ours to commit
-        log.info("partitions assigned: %s", partition_names(assigned))
-        positions = self._owner.on_assigned([(tp.topic, tp.partition) for tp in assigned])
-        for tp in assigned:
-            offset = positions.get((tp.topic, tp.partition))
-            if offset is not None:
-                # The state covers the records before ``offset`` (it can be ahead of the
-                # group's offset after a crash between checkpoint and commit): read on there.
-                tp.offset = offset
-                log.info("%s: resuming at offset %d", partition_names([tp]), offset)
+        for tp, offset in resume_points(self._owner, assigned):
+            tp.offset = offset
         consumer.assign(assigned)
 
     def _revoked(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
@@ -415,6 +388,10 @@ def _made(cls: type[_Client], config: dict[str, Any]) -> _Client:
         return cls(config)
     except KafkaException as exc:
         raise DriftlineError(f"kafka: librdkafka refused the settings: {_text(exc)}") from None
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def _text(problem: KafkaError | Exception) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
@@ -24,13 +23,14 @@ from monitor.checkpoint import CheckpointError
 from monitor.config import KafkaSettings
 from monitor.errors import DriftlineError
 from monitor.source import (
+    BrokerSource,
     DeadLetter,
     NoOwner,
     PartitionOwner,
     Record,
-    connect_with_backoff,
     dead_letter_message,
     partition_names,
+    resume_points,
 )
 
 __all__ = ["KafkaSource", "KafkaStateStore", "client_version", "crc_fast_path", "ensure_topics"]
@@ -241,25 +241,21 @@ class _Assignment(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.partitions.update(assigned)
-        log.info("partitions assigned: %s", partition_names(assigned))
-        positions = self._owner.on_assigned([(tp.topic, tp.partition) for tp in assigned])
-        for tp in assigned:
-            offset = positions.get((tp.topic, tp.partition))
-            if offset is not None and self.consumer is not None:
-                # The state covers the records before ``offset`` (it can be ahead of the
-                # group's offset after a crash between checkpoint and commit): read on
-                # there. (seek only sets the position; nothing here may block: this runs
-                # on kafka-python's I/O thread.)
+        for tp, offset in resume_points(self._owner, list(assigned)):
+            if self.consumer is not None:
+                # seek only sets the position; nothing here may block: this runs on
+                # kafka-python's I/O thread.
                 self.consumer.seek(tp, offset)
-                log.info("%s: resuming at offset %d", partition_names([tp]), offset)
 
 
-class KafkaSource:
+class KafkaSource(BrokerSource):
     """Consumer of the event topics plus producer of dead letters.
 
     Use :meth:`connect`, which retries with backoff until the broker answers or
     ``stop`` is set.
     """
+
+    unreachable = KafkaError
 
     def __init__(
         self,
@@ -300,24 +296,6 @@ class KafkaSource:
             [topics.predictions, topics.outcomes, topics.signals], listener=self._assignment
         )
         self._pending: list[tuple[DeadLetter, Any]] = []
-
-    @classmethod
-    def connect(
-        cls,
-        kafka: KafkaSettings,
-        stop: threading.Event,
-        on_error: Callable[[str], None],
-        on_attempt: Callable[[], None] = lambda: None,
-        owner: PartitionOwner | None = None,
-    ) -> KafkaSource | None:
-        """Connect, retrying with exponential backoff; ``None`` if stopped first.
-
-        ``owner`` hears of partitions assigned (and says where to resume them) and
-        revoked (while their offsets can still be committed).
-        """
-        return connect_with_backoff(
-            lambda: cls(kafka, on_error, owner=owner), KafkaError, kafka, stop, on_error, on_attempt
-        )
 
     # -- consuming ---------------------------------------------------------
 

@@ -4,7 +4,7 @@
 (kafka-python) and :class:`monitor.confluent_io.ConfluentSource` (librdkafka) are the
 real ones and :class:`MemorySource` an in-memory one for unit tests. What both real ones
 share, whatever the client, is here: the partition owner they report rebalances to, the
-dead-letter record, and connecting with backoff.
+dead-letter record, and connecting with backoff (:class:`BrokerSource`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from monitor.config import KafkaSettings
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DLQ_HEADER_PREFIX",
     "Backoff",
+    "BrokerSource",
     "DeadLetter",
     "EventSource",
     "MemoryRecord",
@@ -29,9 +30,9 @@ __all__ = [
     "NoOwner",
     "PartitionOwner",
     "Record",
-    "connect_with_backoff",
     "dead_letter_message",
     "partition_names",
+    "resume_points",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,32 @@ class NoOwner:
         pass
 
 
+class _TopicPartition(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+
+
+_TP = TypeVar("_TP", bound=_TopicPartition)  # a client's own topic-partition type
+
+
+def resume_points(owner: PartitionOwner, assigned: Sequence[_TP]) -> list[tuple[_TP, int]]:
+    """Tell ``owner`` of the ``assigned`` partitions (anything with ``topic`` and
+    ``partition``); returns those to seek, with the offset the owner's state covers
+    the records before (it can be ahead of the group's offset after a crash between
+    checkpoint and commit)."""
+    log.info("partitions assigned: %s", partition_names(assigned))
+    positions = owner.on_assigned([(tp.topic, tp.partition) for tp in assigned])
+    points = []
+    for tp in assigned:
+        offset = positions.get((tp.topic, tp.partition))
+        if offset is not None:
+            log.info("%s: resuming at offset %d", partition_names([tp]), offset)
+            points.append((tp, offset))
+    return points
+
+
 def partition_names(partitions: Iterable[Any]) -> str:
     """``topic[partition]`` of each of ``partitions`` (anything with those attributes)."""
     return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)) or "none"
@@ -162,35 +189,55 @@ class Backoff:
         self._attempt = 0
 
 
-_Source = TypeVar("_Source")
+_Source = TypeVar("_Source", bound="BrokerSource")
 
 
-def connect_with_backoff(
-    open_source: Callable[[], _Source],
-    unreachable: type[Exception],
-    kafka: KafkaSettings,
-    stop: threading.Event,
-    on_error: Callable[[str], None],
-    on_attempt: Callable[[], None],
-) -> _Source | None:
-    """``open_source()``, retried with exponential backoff while it raises
-    ``unreachable`` (the client's "no broker answered"); ``None`` if stopped first."""
-    backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
-    while not stop.is_set():
-        on_attempt()
-        try:
-            return open_source()
-        except unreachable as exc:
-            on_error("connect")
-            delay = backoff.next()
-            log.warning(
-                "cannot reach Kafka at %s (%s); retrying in %.1f s",
-                kafka.bootstrap_servers,
-                type(exc).__name__,
-                delay,
-            )
-            stop.wait(delay)
-    return None
+class BrokerSource:
+    """What the sources on a Kafka client share: :meth:`connect`, their constructor
+    retried with backoff while it raises :attr:`unreachable`."""
+
+    #: What the client raises when no broker answers.
+    unreachable: ClassVar[type[Exception]] = Exception
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        on_error: Callable[[str], None],
+        bootstrap_timeout_ms: int = 5000,
+        owner: PartitionOwner | None = None,
+    ) -> None:
+        """Connect to the broker within ``bootstrap_timeout_ms``, or raise."""
+
+    @classmethod
+    def connect(
+        cls: type[_Source],
+        kafka: KafkaSettings,
+        stop: threading.Event,
+        on_error: Callable[[str], None],
+        on_attempt: Callable[[], None] = lambda: None,
+        owner: PartitionOwner | None = None,
+    ) -> _Source | None:
+        """Connect, retrying with exponential backoff; ``None`` if stopped first.
+
+        ``owner`` hears of partitions assigned (and says where to resume them) and
+        revoked or lost (while the state that covers them can still be saved).
+        """
+        backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
+        while not stop.is_set():
+            on_attempt()
+            try:
+                return cls(kafka, on_error, owner=owner)
+            except cls.unreachable as exc:
+                on_error("connect")
+                delay = backoff.next()
+                log.warning(
+                    "cannot reach Kafka at %s (%s); retrying in %.1f s",
+                    kafka.bootstrap_servers,
+                    type(exc).__name__,
+                    delay,
+                )
+                stop.wait(delay)
+        return None
 
 
 @dataclass(frozen=True)
