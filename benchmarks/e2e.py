@@ -1,7 +1,8 @@
 """End-to-end throughput, CPU, memory and latency of driftline against a real broker.
 
 Run ``python benchmarks/e2e.py [--events N] [--rate R] [--latency-seconds S] [--quick]
-[--profile | --profile-only] [--bootstrap HOST:PORT] [--write benchmarks/RESULTS-e2e.md]``.
+[--profile | --profile-only] [--bootstrap HOST:PORT] [--client kafka-python|confluent|both]
+[--write benchmarks/RESULTS-e2e.md]``.
 
 Method
 ------
@@ -39,6 +40,16 @@ on a free loopback port, unless ``--bootstrap`` names one), fresh topics with ra
    the throughput driftline just showed) gives the latency without a growing backlog.
    The producer is a single kafka-python producer (``linger_ms`` 5) in the benchmark's
    process: when it cannot keep up, the achieved rate is reported beside the asked one.
+
+``--client`` picks the daemon's ``kafka.client`` (kafka-python by default). With
+``confluent`` or ``both``, a bare confluent-kafka consumer (**a2**) with the daemon's
+librdkafka properties (:func:`monitor.confluent_io.consumer_config`) reads the same
+records after (a), ``consume()`` batches of ``kafka.max_poll_records``, each value
+decoded; ``confluent`` runs (b) and (d) with ``kafka.client: confluent``; ``both`` runs
+(b) and (d) with kafka-python, stops that daemon, then starts it again with
+``kafka.client: confluent`` (**b2**: a fresh group, its own state directory) over the same
+records and those the latency phases added, and reports its throughput beside (b), as a
+ratio to the same raw kafka-python ceiling (a) and to (a2).
 
 Everything shares the machine's cores: the broker, the producer, the consumer under test
 and the benchmark's scraper. The broker's CPU per phase is reported when the benchmark
@@ -372,18 +383,25 @@ def produce_all(
 RAW_CHILD = "--raw-consumer-child"
 
 
-def raw_consume(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The child's work: consume ``expected`` records like the daemon does, decode only."""
+def _decoder(name: str) -> Callable[[bytes], Any]:
     import msgspec
-    from kafka import KafkaConsumer
-    from kafka.record import util as record_util
 
     decoders: dict[str, Callable[[bytes], Any]] = {
         "json": json.loads,
         "msgspec": msgspec.json.decode,
         "none": lambda value: None,
     }
-    decode = decoders[config["decoder"]]
+    return decoders[name]
+
+
+def raw_consume(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The child's work: consume ``expected`` records like the daemon does, decode only."""
+    if config.get("client") == "confluent":
+        return raw_consume_confluent(config)
+    from kafka import KafkaConsumer
+    from kafka.record import util as record_util
+
+    decode = _decoder(config["decoder"])
     consumer = KafkaConsumer(
         *config["topics"],
         bootstrap_servers=config["bootstrap"],
@@ -412,15 +430,64 @@ def raw_consume(config: Mapping[str, Any]) -> dict[str, Any]:
         end_t, end_cpu = time.monotonic(), time.process_time()
     finally:
         consumer.close(autocommit=False)
+    crc_fast_path = getattr(record_util, "crc32c_c", None) is not None
+    return _raw_result(read, (first_t, first_cpu), (end_t, end_cpu), crc_fast_path)
+
+
+def _raw_result(
+    read: int, first: tuple[float | None, float | None], end: tuple[float, float], crc: bool
+) -> dict[str, Any]:
+    """What the raw consumer child reports: records read, the (monotonic, CPU) times of
+    the first record and of the end, its peak RSS, whether CRCs were checked natively."""
     return {
         "read": read,
-        "first_t": first_t,
-        "end_t": end_t,
-        "cpu_first_s": first_cpu,
-        "cpu_end_s": end_cpu,
+        "first_t": first[0],
+        "end_t": end[0],
+        "cpu_first_s": first[1],
+        "cpu_end_s": end[1],
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "crc_fast_path": getattr(record_util, "crc32c_c", None) is not None,
+        "crc_fast_path": crc,
     }
+
+
+def raw_consume_confluent(config: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`raw_consume` with a bare confluent-kafka ``Consumer`` with the daemon's
+    consumer properties (:func:`monitor.confluent_io.consumer_config`): ``consume``
+    batches of ``max_records``, each value decoded."""
+    from confluent_kafka import Consumer
+
+    from monitor.config import KafkaSettings
+    from monitor.confluent_io import consumer_config
+
+    decode = _decoder(config["decoder"])
+    kafka = KafkaSettings(
+        bootstrap_servers=config["bootstrap"],
+        group_id=config["group"],
+        client_id="e2e-raw",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+    )
+    consumer = Consumer(consumer_config(kafka))
+    consumer.subscribe(list(config["topics"]))
+    expected = int(config["expected"])
+    deadline = time.monotonic() + float(config["timeout_s"])
+    timeout_s = config["poll_timeout_ms"] / 1000
+    read = 0
+    first_t = first_cpu = None
+    try:
+        while read < expected and time.monotonic() < deadline:
+            messages = consumer.consume(config["max_records"], timeout_s)
+            if messages and first_t is None:
+                first_t, first_cpu = time.monotonic(), time.process_time()
+            for message in messages:
+                if message.error() is None:
+                    decode(message.value())
+                    read += 1
+        end_t, end_cpu = time.monotonic(), time.process_time()
+    finally:
+        consumer.close()
+    # librdkafka checks CRCs in C.
+    return _raw_result(read, (first_t, first_cpu), (end_t, end_cpu), crc=True)
 
 
 @dataclass
@@ -455,12 +522,18 @@ class Throughput:
 
 
 def run_raw(
-    bootstrap: str, topics: Sequence[str], expected: int, decoder: str, timeout_s: float
+    bootstrap: str,
+    topics: Sequence[str],
+    expected: int,
+    decoder: str,
+    timeout_s: float,
+    client: str = "kafka-python",
 ) -> Throughput:
     from monitor.config import KafkaSettings
 
     kafka = KafkaSettings()
     config = {
+        "client": client,
         "bootstrap": bootstrap,
         "topics": list(topics),
         "group": f"e2e-raw-{uuid.uuid4().hex[:8]}",
@@ -494,7 +567,7 @@ def run_raw(
         cpu_total_s=result["cpu_end_s"],
         cpu_window_s=result["cpu_end_s"] - result["cpu_first_s"],
         peak_rss=result["peak_rss"],
-        extra={"crc_fast_path": result["crc_fast_path"], "decoder": decoder},
+        extra={"crc_fast_path": result["crc_fast_path"], "decoder": decoder, "client": client},
     )
 
 
@@ -504,11 +577,19 @@ def run_raw(
 class DaemonProcess:
     """``python -m monitor run`` with its own topics, group, port and state directory."""
 
-    def __init__(self, bootstrap: str, topics: Mapping[str, str], group: str, tmp: Path) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Mapping[str, str],
+        group: str,
+        tmp: Path,
+        client: str = "kafka-python",
+    ) -> None:
         from monitor.local_broker import free_port
 
         self.port = free_port()
         self.log_path = tmp / "driftline.log"
+        self.client = client
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")},
             "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
@@ -519,6 +600,8 @@ class DaemonProcess:
             "DRIFTLINE_STATE__DIR": str(tmp / "state"),
             **{f"DRIFTLINE_KAFKA__TOPICS__{k.upper()}": v for k, v in topics.items()},
         }
+        if client != "kafka-python":
+            self.env["DRIFTLINE_KAFKA__CLIENT"] = client
         self.process: subprocess.Popen[bytes] | None = None
         self.started_t = 0.0
         self.checkpoints = 0.0  # driftline_checkpoints_total at the last scrape
@@ -1044,13 +1127,16 @@ class Results:
     produce_s: float = 0.0
     raw: Throughput | None = None
     driftline: Throughput | None = None
+    client: str = "kafka-python"  # kafka.client of the daemon (b)
+    raw_confluent: Throughput | None = None  # (a2), unless --client kafka-python
+    confluent: Throughput | None = None  # (b2), the daemon again with --client both
     scrape_ms: float = 0.0
     latency: list[Latency] = field(default_factory=list)
     profile: ProfileReport | None = None
     notes: list[str] = field(default_factory=list)
 
 
-def machine_facts() -> dict[str, str]:
+def machine_facts(confluent: bool = False) -> dict[str, str]:
     import kafka
     import msgspec
 
@@ -1059,7 +1145,7 @@ def machine_facts() -> dict[str, str]:
     cpu = "?"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
         cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), "?")
-    return {
+    facts = {
         "cores": f"{os.cpu_count()} ({cpu})",
         "python": platform.python_version(),
         "kafka-python": kafka.__version__,
@@ -1068,6 +1154,11 @@ def machine_facts() -> dict[str, str]:
         "driftline tree": tree_state(),
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+    if confluent:
+        from monitor.confluent_io import client_version
+
+        facts["confluent-kafka"] = client_version().removeprefix("confluent-kafka ")
+    return facts
 
 
 def tree_state() -> str:
@@ -1124,7 +1215,13 @@ def run_e2e(args: argparse.Namespace, results: Results) -> None:
         timeout_s = max(120.0, total / 1000)
         with phases("(a) raw consume"):
             results.raw = run_raw(bootstrap, streams, total, args.raw_decoder, timeout_s)
-        daemon = DaemonProcess(bootstrap, topics, f"e2e-driftline-{suffix}", tmp)
+        if args.client != "kafka-python":
+            with phases("(a2) raw consume, confluent-kafka"):
+                results.raw_confluent = run_raw(
+                    bootstrap, streams, total, args.raw_decoder, timeout_s, "confluent"
+                )
+        results.client = "confluent" if args.client == "confluent" else "kafka-python"
+        daemon = DaemonProcess(bootstrap, topics, f"e2e-driftline-{suffix}", tmp, results.client)
         stack.callback(daemon.stop)
         with phases("(b) daemon start (to /healthz)"):
             daemon.start()
@@ -1155,6 +1252,21 @@ def run_e2e(args: argparse.Namespace, results: Results) -> None:
             code = daemon.stop()
         if code not in (0, None):
             results.notes.append(f"the daemon exited with code {code} on SIGTERM")
+        if args.client == "both":
+            # The same topics (and what the latency phases added), a fresh group.
+            produced = total + sum(x.sent for x in results.latency)
+            (tmp / "confluent").mkdir()
+            second = DaemonProcess(
+                bootstrap, topics, f"e2e-driftline-c-{suffix}", tmp / "confluent", "confluent"
+            )
+            stack.callback(second.stop)
+            with phases("(b2) daemon start, confluent-kafka"):
+                second.start()
+            with phases("(b2) daemon catch-up, confluent-kafka"):
+                results.confluent, _ = catch_up(second, produced, args.scrape_interval, timeout_s)
+            code = second.stop()
+            if code not in (0, None):
+                results.notes.append(f"the confluent daemon exited with code {code} on SIGTERM")
     results.facts["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
@@ -1170,30 +1282,42 @@ def report_lines(results: Results) -> list[str]:
             "",
         ]
     if raw is not None and dl is not None:
-        ratio = dl.rate / raw.rate
         crc = "crc32c extension" if raw.extra["crc_fast_path"] else "pure Python"
+        decode = f"{raw.extra['decoder']} decode"
+        confluent = ", kafka.client confluent" if results.client == "confluent" else ""
+        raw2, dl2 = results.raw_confluent, results.confluent
         lines += [
             "| | events/s (first → last event) | events/s (from process start) | "
             "CPU s (window / total) | cores busy | CPU µs/event | peak RSS MiB |",
             "|---|---:|---:|---:|---:|---:|---:|",
-            f"| (a) raw kafka-python consumer + {raw.extra['decoder']} decode | "
-            f"{raw.rate:,.0f} | {raw.rate_from_start:,.0f} | "
-            f"{raw.cpu_window_s:.1f} / {raw.cpu_total_s:.1f} | {raw.cores:.2f} | "
-            f"{raw.cpu_us_per_event:.1f} | "
-            f"{raw.peak_rss / _MIB:.0f} |",
-            f"| (b) driftline run, default detectors | {dl.rate:,.0f} | {dl.rate_from_start:,.0f} "
-            f"| {dl.cpu_window_s:.1f} / {dl.cpu_total_s:.1f} | {dl.cores:.2f} | "
-            f"{dl.cpu_us_per_event:.1f} | "
-            f"{dl.peak_rss / _MIB:.0f} |",
-            f"| (c) ratio b / a | **{ratio:.2f}** | "
-            f"{dl.rate_from_start / raw.rate_from_start:.2f} | | | "
-            f"{dl.cpu_us_per_event / raw.cpu_us_per_event:.2f} | |",
+            _row(f"(a) raw kafka-python consumer + {decode}", raw),
+            *([_row(f"(a2) raw confluent-kafka consumer + {decode}", raw2)] if raw2 else []),
+            _row(f"(b) driftline run, default detectors{confluent}", dl),
+            _ratio_row("(c) ratio b / a", dl, raw),
+            *([_ratio_row("(c2) ratio b / a2", dl, raw2)] if raw2 and confluent else []),
+            *(
+                [
+                    _row("(b2) driftline run, default detectors, kafka.client confluent", dl2),
+                    _ratio_row("(c2) ratio b2 / a", dl2, raw),
+                    *([_ratio_row("(c3) ratio b2 / a2", dl2, raw2)] if raw2 else []),
+                ]
+                if dl2
+                else []
+            ),
             "",
             f"- raw consumer CRC path: {crc}",
             f"- driftline: first event counted {dl.first_t - dl.started_t:.1f} s after the process "
             f"started (imports, group join), {dl.first_count:,.0f} events counted at the first "
             f"scrape that saw any; mean /metrics scrape {results.scrape_ms:.1f} ms "
             "(scrapes are part of the daemon's CPU)",
+            *(
+                [
+                    f"- (b2) ran after (b) stopped, over the same records in a fresh group; first "
+                    f"event counted {dl2.first_t - dl2.started_t:.1f} s after its start"
+                ]
+                if dl2
+                else []
+            ),
             "",
         ]
     if lat:
@@ -1234,6 +1358,22 @@ def report_lines(results: Results) -> list[str]:
     return lines
 
 
+def _row(label: str, t: Throughput) -> str:
+    return (
+        f"| {label} | {t.rate:,.0f} | {t.rate_from_start:,.0f} | "
+        f"{t.cpu_window_s:.1f} / {t.cpu_total_s:.1f} | {t.cores:.2f} | "
+        f"{t.cpu_us_per_event:.1f} | {t.peak_rss / _MIB:.0f} |"
+    )
+
+
+def _ratio_row(label: str, t: Throughput, raw: Throughput) -> str:
+    return (
+        f"| {label} | **{t.rate / raw.rate:.2f}** | "
+        f"{t.rate_from_start / raw.rate_from_start:.2f} | | | "
+        f"{t.cpu_us_per_event / raw.cpu_us_per_event:.2f} | |"
+    )
+
+
 def markdown(results: Results) -> str:
     facts = [f"- {k}: {v}" for k, v in results.facts.items()]
     return (
@@ -1270,6 +1410,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", metavar="HOST:PORT", help="use this broker")
     parser.add_argument("--partitions", type=int, default=2, help="per event topic")
     parser.add_argument("--raw-decoder", choices=("json", "msgspec", "none"), default="json")
+    parser.add_argument(
+        "--client",
+        choices=("kafka-python", "confluent", "both"),
+        default="kafka-python",
+        help="kafka.client of the daemon; both: the daemon again with confluent (b2)",
+    )
     parser.add_argument("--scrape-interval", type=float, default=0.5, help="s, catch-up")
     parser.add_argument("--profile", action="store_true", help="also profile the batch path")
     parser.add_argument("--profile-only", action="store_true", help="only the profile")
@@ -1296,7 +1442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results = Results(
         command=shlex.join(["python", "benchmarks/e2e.py", *without_notes(argv)]),
-        facts=machine_facts(),
+        facts=machine_facts(args.client != "kafka-python"),
         phases=Phases(),
         notes=list(args.note),
     )

@@ -59,6 +59,9 @@ class Topics(_Section):
 
 
 class KafkaSettings(_Section):
+    # The client library that consumes the event topics: kafka-python (installed with
+    # driftline) or confluent-kafka (librdkafka; `pip install 'driftline[confluent]'`).
+    client: Literal["kafka-python", "confluent"] = "kafka-python"
     bootstrap_servers: str | list[str] = "localhost:9092"
     group_id: Annotated[str, Field(min_length=1)] = "driftline"
     client_id: Annotated[str, Field(min_length=1)] = "driftline"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from monitor import __version__
-from monitor.config import Settings
+from monitor.config import KafkaSettings, Settings
 from monitor.errors import ConfigError, DriftlineError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from monitor.pipeline import Pipeline
     from monitor.reference import ModelReference
     from monitor.service import Service
+    from monitor.source import EventSource
     from monitor.status import StatusBoard
     from monitor.telemetry import Telemetry
 
@@ -44,8 +46,8 @@ class Daemon:
 
 def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
     """Everything ``run`` needs, with the HTTP server started (and stopped by ``stack``)."""
+    connect = _source_connect(settings.kafka)  # first: a missing client fails the start
     from monitor.http import HttpServer
-    from monitor.kafka_io import KafkaSource, crc_fast_path
     from monitor.metrics import CONTENT_TYPE, make_registry, render
     from monitor.metrics_models import AlertCollector, ModelCollector
     from monitor.pipeline import Pipeline
@@ -53,17 +55,12 @@ def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
     from monitor.status import StatusBoard
     from monitor.telemetry import Telemetry
 
-    if not crc_fast_path():
-        log.warning(
-            "kafka-python is checking CRCs in pure Python (about 7x slower); "
-            "install the crc32c package"
-        )
     telemetry = Telemetry()
     pipeline = Pipeline(settings, load_references(settings))
     service: Service = Service(
         settings,
         telemetry,
-        lambda stop, beat: KafkaSource.connect(
+        lambda stop, beat: connect(
             settings.kafka, stop, telemetry.kafka_error, beat, owner=service
         ),
         pipeline=pipeline,
@@ -102,6 +99,31 @@ def build_daemon(settings: Settings, stack: ExitStack) -> Daemon:
         server.port,
     )
     return Daemon(service, pipeline, telemetry, status, server)
+
+
+def _source_connect(kafka: KafkaSettings) -> Callable[..., EventSource | None]:
+    """The ``connect`` of the event source that ``kafka.client`` names."""
+    if kafka.client == "confluent":
+        try:
+            from monitor.confluent_io import ConfluentSource, client_version
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] != "confluent_kafka":
+                raise
+            raise DriftlineError(
+                "kafka.client is confluent, but the confluent-kafka package is not installed; "
+                "install it with: pip install 'driftline[confluent]'"
+            ) from None
+        log.info("Kafka client (kafka.client: confluent): %s", client_version())
+        return ConfluentSource.connect
+    from monitor.kafka_io import KafkaSource, client_version, crc_fast_path
+
+    log.info("Kafka client (kafka.client: kafka-python): %s", client_version())
+    if not crc_fast_path():
+        log.warning(
+            "kafka-python is checking CRCs in pure Python (about 7x slower); "
+            "install the crc32c package"
+        )
+    return KafkaSource.connect
 
 
 def tune_gc() -> None:

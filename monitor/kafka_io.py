@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -23,13 +22,27 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from monitor.checkpoint import CheckpointError
 from monitor.config import KafkaSettings
 from monitor.errors import DriftlineError
-from monitor.source import Backoff, DeadLetter, Record
+from monitor.source import (
+    BrokerSource,
+    DeadLetter,
+    NoOwner,
+    PartitionOwner,
+    Record,
+    dead_letter_message,
+    partition_names,
+    resume_points,
+)
 
-__all__ = ["KafkaSource", "KafkaStateStore", "crc_fast_path", "ensure_topics"]
+__all__ = ["KafkaSource", "KafkaStateStore", "client_version", "crc_fast_path", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
-DLQ_HEADER_PREFIX = "driftline."
+
+def client_version() -> str:
+    """The client library, for the log at start."""
+    import kafka
+
+    return f"kafka-python {kafka.__version__}"
 
 
 def crc_fast_path() -> bool:
@@ -208,30 +221,6 @@ class KafkaSink:
             self._producer.close(timeout=10)
 
 
-class PartitionOwner(Protocol):
-    """Who holds the state of the partitions (the service loop).
-
-    kafka-python calls these on its I/O thread while the loop waits in ``poll()``: they
-    must not call the consumer (it would deadlock); other clients are fine.
-    """
-
-    def on_assigned(self, partitions: list[tuple[str, int]]) -> Mapping[tuple[str, int], int]:
-        """Partitions assigned; returns the offsets to resume them at (the state's)."""
-        ...
-
-    def on_revoked(self, partitions: list[tuple[str, int]]) -> None:
-        """Partitions about to be taken away."""
-        ...
-
-
-class _NoOwner:
-    def on_assigned(self, partitions: list[tuple[str, int]]) -> Mapping[tuple[str, int], int]:
-        return {}
-
-    def on_revoked(self, partitions: list[tuple[str, int]]) -> None:
-        pass
-
-
 class _Assignment(ConsumerRebalanceListener):
     """Tracks the assignment; on a change, lets the owner checkpoint and seek.
 
@@ -245,32 +234,28 @@ class _Assignment(ConsumerRebalanceListener):
         self._owner = owner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        log.info("partitions revoked: %s", _names(revoked))
+        log.info("partitions revoked: %s", partition_names(revoked))
         if revoked:
             self._owner.on_revoked([(tp.topic, tp.partition) for tp in revoked])
         self.partitions.difference_update(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.partitions.update(assigned)
-        log.info("partitions assigned: %s", _names(assigned))
-        positions = self._owner.on_assigned([(tp.topic, tp.partition) for tp in assigned])
-        for tp in assigned:
-            offset = positions.get((tp.topic, tp.partition))
-            if offset is not None and self.consumer is not None:
-                # The state covers the records before ``offset`` (it can be ahead of the
-                # group's offset after a crash between checkpoint and commit): read on
-                # there. (seek only sets the position; nothing here may block: this runs
-                # on kafka-python's I/O thread.)
+        for tp, offset in resume_points(self._owner, list(assigned)):
+            if self.consumer is not None:
+                # seek only sets the position; nothing here may block: this runs on
+                # kafka-python's I/O thread.
                 self.consumer.seek(tp, offset)
-                log.info("%s: resuming at offset %d", _names([tp]), offset)
 
 
-class KafkaSource:
+class KafkaSource(BrokerSource):
     """Consumer of the event topics plus producer of dead letters.
 
     Use :meth:`connect`, which retries with backoff until the broker answers or
     ``stop`` is set.
     """
+
+    unreachable = KafkaError
 
     def __init__(
         self,
@@ -281,7 +266,7 @@ class KafkaSource:
     ) -> None:
         self._kafka = kafka
         self._on_error = on_error
-        self._assignment = _Assignment(owner or _NoOwner())
+        self._assignment = _Assignment(owner or NoOwner())
         options = client_options(kafka)
         topics = kafka.topics
         self._consumer = _construct(
@@ -311,37 +296,6 @@ class KafkaSource:
             [topics.predictions, topics.outcomes, topics.signals], listener=self._assignment
         )
         self._pending: list[tuple[DeadLetter, Any]] = []
-
-    @classmethod
-    def connect(
-        cls,
-        kafka: KafkaSettings,
-        stop: threading.Event,
-        on_error: Callable[[str], None],
-        on_attempt: Callable[[], None] = lambda: None,
-        owner: PartitionOwner | None = None,
-    ) -> KafkaSource | None:
-        """Connect, retrying with exponential backoff; ``None`` if stopped first.
-
-        ``owner`` hears of partitions assigned (and says where to resume them) and
-        revoked (while their offsets can still be committed).
-        """
-        backoff = Backoff(kafka.connect_backoff_initial_s, kafka.connect_backoff_max_s)
-        while not stop.is_set():
-            on_attempt()
-            try:
-                return cls(kafka, on_error, owner=owner)
-            except KafkaError as exc:
-                on_error("connect")
-                delay = backoff.next()
-                log.warning(
-                    "cannot reach Kafka at %s (%s); retrying in %.1f s",
-                    kafka.bootstrap_servers,
-                    type(exc).__name__,
-                    delay,
-                )
-                stop.wait(delay)
-        return None
 
     # -- consuming ---------------------------------------------------------
 
@@ -449,16 +403,7 @@ class KafkaSource:
         return failed
 
     def _send(self, letter: DeadLetter, *, with_value: bool) -> Any:
-        record = letter.record
-        headers = list(record.headers or []) + [
-            (DLQ_HEADER_PREFIX + name, value.encode()) for name, value in letter.headers()
-        ]
-        value, key = record.value, record.key
-        if not with_value:
-            headers.append(
-                (DLQ_HEADER_PREFIX + "value_dropped", b"too_large_for_dead_letter_topic")
-            )
-            value = None
+        key, value, headers = dead_letter_message(letter, with_value=with_value)
         if value is None and key is None:
             key = b""  # kafka-python sends no record without a key or a value
         try:
@@ -529,7 +474,3 @@ def _construct(cls: type[_Client], **config: Any) -> _Client:
                 partial.close()
         raise
     return client
-
-
-def _names(partitions: Any) -> str:
-    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)) or "none"

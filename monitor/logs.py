@@ -31,5 +31,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # kafka-python logs every reconnect attempt at WARNING/ERROR; we report those ourselves.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if level == "DEBUG" else logging.ERROR)
+    # kafka-python and librdkafka log every reconnect attempt at WARNING/ERROR; we report
+    # those ourselves.
+    for client in ("kafka", "librdkafka"):
+        logging.getLogger(client).setLevel(logging.DEBUG if level == "DEBUG" else logging.ERROR)

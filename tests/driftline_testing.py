@@ -32,6 +32,8 @@ T = TypeVar("T")
 # Tansu joins consumer groups slowly unless the session timeout is low.
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1000
+#: The values of kafka.client: the tests of the Kafka I/O run with each.
+CLIENTS = ("kafka-python", "confluent")
 
 
 def unique(prefix: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from driftline_testing import (
+    CLIENTS,
     Daemon,
     TopicSet,
     committed_total,
@@ -133,8 +134,9 @@ def valid_events(rng: random.Random) -> list[tuple[str, bytes]]:
     return events
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_daemon_counts_every_event_and_dead_letters_exactly_the_hostile_ones(
-    kafka_bootstrap: str, topics: TopicSet, daemons: list[Daemon], tmp_path: Path
+    kafka_bootstrap: str, topics: TopicSet, daemons: list[Daemon], tmp_path: Path, client: str
 ) -> None:
     rng = random.Random(7)
     hostile = [HOSTILE_KINDS[i % len(HOSTILE_KINDS)] for i in range(50)]
@@ -147,8 +149,8 @@ def test_daemon_counts_every_event_and_dead_letters_exactly_the_hostile_ones(
     }
     produce(kafka_bootstrap, [(topic_of[s], v) for s, v in records])
 
-    daemon = Daemon(kafka_bootstrap, topics, tmp_path).start()
-    daemons.append(daemon)
+    daemon = Daemon(kafka_bootstrap, topics, tmp_path, env={"DRIFTLINE_KAFKA__CLIENT": client})
+    daemons.append(daemon.start())
     wait_for(lambda: daemon.events() >= 2550, 90, "all 2,550 events counted")
 
     assert daemon.events(stream="predictions", status="ok") == 2000
@@ -192,9 +194,15 @@ def test_daemon_counts_every_event_and_dead_letters_exactly_the_hostile_ones(
     assert got == expected
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("store", ["local", "none"])
 def test_sigterm_stops_within_ten_seconds_and_a_restart_consumes_nothing_twice(
-    kafka_bootstrap: str, topics: TopicSet, daemons: list[Daemon], tmp_path: Path, store: str
+    kafka_bootstrap: str,
+    topics: TopicSet,
+    daemons: list[Daemon],
+    tmp_path: Path,
+    store: str,
+    client: str,
 ) -> None:
     """With checkpoints the restart carries the counts on; without, it starts from 0.
     Either way no record is read twice and the group's offsets end at the end."""
@@ -210,7 +218,7 @@ def test_sigterm_stops_within_ten_seconds_and_a_restart_consumes_nothing_twice(
         ],
     )
     # Small batches make the first run slow enough to be stopped part-way.
-    env = {"DRIFTLINE_STATE__STORE": store}
+    env = {"DRIFTLINE_STATE__STORE": store, "DRIFTLINE_KAFKA__CLIENT": client}
     slow = {**env, "DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "100"}
     first = Daemon(kafka_bootstrap, topics, tmp_path, env=slow).start()
     daemons.append(first)
@@ -239,8 +247,16 @@ def test_sigterm_stops_within_ten_seconds_and_a_restart_consumes_nothing_twice(
     assert committed_total(kafka_bootstrap, topics.group) == total
 
 
+# Threads a daemon may have while it waits for the broker: the main thread, the HTTP
+# server, one request handler, and those of the attempt in flight (kafka-python's client
+# has one, librdkafka's consumer three and confluent-kafka's one). A failed attempt that
+# left its threads behind would add as many each time.
+MAX_THREADS = {"kafka-python": 5, "confluent": 7}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
 def test_daemon_waits_for_a_broker_that_is_not_there_yet_then_consumes(
-    daemons: list[Daemon], tmp_path: Path
+    daemons: list[Daemon], tmp_path: Path, client: str
 ) -> None:
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
@@ -252,6 +268,7 @@ def test_daemon_waits_for_a_broker_that_is_not_there_yet_then_consumes(
         env={
             "DRIFTLINE_KAFKA__CONNECT_BACKOFF_INITIAL_S": "0.2",
             "DRIFTLINE_KAFKA__CONNECT_BACKOFF_MAX_S": "1",
+            "DRIFTLINE_KAFKA__CLIENT": client,
         },
     ).start()
     daemons.append(daemon)
@@ -266,9 +283,8 @@ def test_daemon_waits_for_a_broker_that_is_not_there_yet_then_consumes(
         60,
         "five failed connection attempts",
     )
-    # Failed attempts must not leave client threads behind: at most the main thread,
-    # the HTTP server, one request handler and the attempt in flight.
-    assert len(os.listdir(f"/proc/{daemon.process.pid}/task")) <= 5
+    # Failed attempts must not leave client threads behind.
+    assert len(os.listdir(f"/proc/{daemon.process.pid}/task")) <= MAX_THREADS[client]
     assert daemon.get("/readyz")[0] == 503
     assert daemon.get("/healthz")[0] == 200
     assert daemon.process is not None and daemon.process.poll() is None

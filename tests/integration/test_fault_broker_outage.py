@@ -26,6 +26,7 @@ import pytest
 
 from driftline_scenarios import error_stream
 from driftline_testing import (
+    CLIENTS,
     SESSION_TIMEOUT_MS,
     Daemon,
     TopicSet,
@@ -39,10 +40,11 @@ from monitor.local_broker import LocalBroker, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-# Per model: predictions, each with its outcome (50,000 events in all). Enough that the
-# consumer cannot have fetched them all before the freeze (it buffers about 1 MiB per
-# partition), so the daemon needs the broker back to finish.
-PAIRS = 12_500
+# Per model: predictions, each with its outcome (50,000 events in all; 160,000 for
+# librdkafka). Enough that the consumer cannot have fetched them all before the freeze
+# (kafka-python buffers about 1 MiB per partition, librdkafka fetches 4 MiB ahead), so
+# the daemon needs the broker back to finish.
+PAIRS = {"kafka-python": 12_500, "confluent": 40_000}
 MODELS = ("churn", "fraud")
 
 
@@ -108,7 +110,11 @@ class Recovery:
 
 
 def run_outage(
-    broker: LocalBroker, daemons: list[Daemon], tmp_path: Path, outage_s: float
+    broker: LocalBroker,
+    daemons: list[Daemon],
+    tmp_path: Path,
+    outage_s: float,
+    client: str = "kafka-python",
 ) -> tuple[OutageProbe, Recovery, Daemon]:
     bootstrap = broker.bootstrap_servers
     topics = TopicSet()
@@ -117,7 +123,7 @@ def run_outage(
     pairs = [
         pair
         for index, model in enumerate(MODELS)
-        for pair in error_stream(model, PAIRS, 0, 0.1, 0.1, seed=60 + index)
+        for pair in error_stream(model, PAIRS[client], 0, 0.1, 0.1, seed=60 + index)
     ]
     records = [(topics.predictions, json.dumps(p).encode()) for p, _ in pairs] + [
         (topics.outcomes, json.dumps(o).encode()) for _, o in pairs
@@ -127,7 +133,8 @@ def run_outage(
     total = len(records)
 
     # Small batches: the daemon is still consuming when the broker freezes.
-    daemon = Daemon(bootstrap, topics, tmp_path, env={"DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200"})
+    env = {"DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200", "DRIFTLINE_KAFKA__CLIENT": client}
+    daemon = Daemon(bootstrap, topics, tmp_path, env=env)
     daemons.append(daemon.start())
     wait_for(lambda: counted(daemon) > 0, 60, "the daemon's first events")
     assert broker.pid is not None
@@ -165,7 +172,7 @@ def run_outage(
     errors = series(daemon.samples(), "driftline_kafka_errors_total", "kind")
     figures = Recovery(total, stopped_at, at_resume, first_progress[0], recovered_s, ready_s)
     print(
-        f"\noutage {outage_s:.0f} s: {figures}; not ready "
+        f"\noutage {outage_s:.0f} s ({client}): {figures}; not ready "
         f"{probe.seconds_to_not_ready} s into the outage; /readyz {probe.ready}; "
         f"/healthz {probe.healthy}; kafka errors {errors}"
     )
@@ -176,16 +183,16 @@ def joined(daemon: Daemon) -> float:
     return sum(daemon.value("driftline_joins_total", model=m, result="joined") for m in MODELS)
 
 
-def assert_counted_exactly_once(daemon: Daemon) -> None:
+def assert_counted_exactly_once(daemon: Daemon, pairs: int) -> None:
     # The per-model families are published from snapshots refreshed once a second.
-    wait_for(lambda: joined(daemon) >= len(MODELS) * PAIRS, 30, "every outcome joined")
+    wait_for(lambda: joined(daemon) >= len(MODELS) * pairs, 30, "every outcome joined")
     got = daemon.samples()
     for model in MODELS:
         for stream in ("predictions", "outcomes"):
             statuses = series(got, "driftline_events_total", "status", stream=stream, model=model)
-            assert statuses == {"ok": PAIRS}, (stream, model, statuses)
+            assert statuses == {"ok": pairs}, (stream, model, statuses)
         joins = series(got, "driftline_joins_total", "result", model=model)
-        assert joins == {"joined": PAIRS, "expired": 0, "unmatched": 0, "unusable": 0}, joins
+        assert joins == {"joined": pairs, "expired": 0, "unmatched": 0, "unusable": 0}, joins
     assert daemon.process is not None and daemon.process.poll() is None
 
 
@@ -202,12 +209,13 @@ def assert_served_then_not_ready(probe: OutageProbe) -> None:
     assert set(probe.ready[first:]) == {503}, probe.ready
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_a_20_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
-    broker: LocalBroker, daemons: list[Daemon], tmp_path: Path
+    broker: LocalBroker, daemons: list[Daemon], tmp_path: Path, client: str
 ) -> None:
-    probe, figures, daemon = run_outage(broker, daemons, tmp_path, 20)
+    probe, figures, daemon = run_outage(broker, daemons, tmp_path, 20, client)
     assert_served_then_not_ready(probe)
-    assert_counted_exactly_once(daemon)
+    assert_counted_exactly_once(daemon, PAIRS[client])
 
 
 def test_a_90_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
@@ -215,4 +223,4 @@ def test_a_90_second_broker_freeze_loses_nothing_and_counts_nothing_twice(
 ) -> None:
     probe, figures, daemon = run_outage(broker, daemons, tmp_path, 90)
     assert_served_then_not_ready(probe)
-    assert_counted_exactly_once(daemon)
+    assert_counted_exactly_once(daemon, PAIRS["kafka-python"])

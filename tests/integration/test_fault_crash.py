@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from driftline_testing import ORDER_FREE, Daemon, TopicSet, produce, wait_for
+from driftline_testing import CLIENTS, ORDER_FREE, Daemon, TopicSet, produce, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -69,8 +69,9 @@ def compared(daemon: Daemon) -> dict[Any, float]:
     return {key: v for key, v in daemon.samples().items() if key[0] in ORDER_FREE}
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_kill_9_at_three_points_ends_like_an_uninterrupted_run(
-    kafka_bootstrap: str, topics: TopicSet, daemons: list[Daemon], tmp_path: Path
+    kafka_bootstrap: str, topics: TopicSet, daemons: list[Daemon], tmp_path: Path, client: str
 ) -> None:
     stream = events()
     topic = {"predictions": topics.predictions, "outcomes": topics.outcomes}
@@ -83,7 +84,9 @@ def test_kill_9_at_three_points_ends_like_an_uninterrupted_run(
     # The uninterrupted run: its own group and state.
     (tmp_path / "steady").mkdir()
     steady_topics = dataclasses.replace(topics, group=topics.group + "-steady")
-    steady = Daemon(kafka_bootstrap, steady_topics, tmp_path / "steady")
+    steady = Daemon(
+        kafka_bootstrap, steady_topics, tmp_path / "steady", env={"DRIFTLINE_KAFKA__CLIENT": client}
+    )
     daemons.append(steady.start())
 
     # The crashing run: checkpoints twice a second, small batches so that kills land
@@ -93,6 +96,7 @@ def test_kill_9_at_three_points_ends_like_an_uninterrupted_run(
     env = {
         "DRIFTLINE_STATE__CHECKPOINT_INTERVAL_S": "0.5",
         "DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200",
+        "DRIFTLINE_KAFKA__CLIENT": client,
     }
     rng = random.Random(2026)
     targets = sorted(rng.uniform(0.1, 0.9) * total for _ in range(3))
@@ -100,7 +104,15 @@ def test_kill_9_at_three_points_ends_like_an_uninterrupted_run(
     for target in targets:
         daemon = Daemon(kafka_bootstrap, topics, crash_dir, env=env).start()
         daemons.append(daemon)
-        wait_for(lambda d=daemon, t=target: d.events() >= t, 180, f"{target:.0f} events")
+        # At its target and with a checkpoint of its own written: librdkafka's consumer
+        # can reach a target before the first checkpoint half a second in is on disk.
+        wait_for(
+            lambda d=daemon, t=target: (
+                d.events() >= t and d.value("driftline_checkpoints_total") >= 1
+            ),
+            180,
+            f"{target:.0f} events and a checkpoint",
+        )
         seen.append(daemon.events())
         assert daemon.process is not None
         daemon.process.send_signal(signal.SIGKILL)

@@ -21,6 +21,7 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from driftline_testing import (
+    CLIENTS,
     ORDER_FREE,
     Daemon,
     TopicSet,
@@ -74,8 +75,9 @@ def order_free(daemon: Daemon) -> dict[Any, float]:
     return {key: v for key, v in daemon.samples().items() if key[0] in ORDER_FREE}
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_the_survivor_takes_over_the_killed_instances_partitions_with_their_state(
-    kafka_bootstrap: str, daemons: list[Daemon], tmp_path: Path
+    kafka_bootstrap: str, daemons: list[Daemon], tmp_path: Path, client: str
 ) -> None:
     assert {(murmur2(m.encode()) & 0x7FFFFFFF) % 2 for m in MODELS} == {0, 1}
     topics = TopicSet()
@@ -94,6 +96,7 @@ def test_the_survivor_takes_over_the_killed_instances_partitions_with_their_stat
         "DRIFTLINE_STATE__TOPIC": unique("state"),
         "DRIFTLINE_STATE__CHECKPOINT_INTERVAL_S": "0.5",
         "DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200",
+        "DRIFTLINE_KAFKA__CLIENT": client,
     }
     produce(kafka_bootstrap, parts[0], key=by_model)
     first_dir, second_dir = tmp_path / "a", tmp_path / "b"
@@ -129,7 +132,9 @@ def test_the_survivor_takes_over_the_killed_instances_partitions_with_their_stat
     alone_dir = tmp_path / "alone"
     alone_dir.mkdir()
     alone_topics = dataclasses.replace(topics, group=topics.group + "-alone")
-    alone = Daemon(kafka_bootstrap, alone_topics, alone_dir).start()
+    alone = Daemon(
+        kafka_bootstrap, alone_topics, alone_dir, env={"DRIFTLINE_KAFKA__CLIENT": client}
+    ).start()
     daemons.append(alone)
     wait_for(lambda: alone.events() >= total, 180, "the single instance to count every event")
 

@@ -93,3 +93,43 @@ def test_longest_stall_is_the_longest_time_between_two_growths(bench: ModuleType
     polls = [(0.0, 0.0), (0.1, 5.0), (0.2, 5.0), (0.3, 5.0), (1.1, 9.0), (1.2, 12.0)]
     assert bench.longest_stall(polls) == pytest.approx(1.0)
     assert bench.longest_stall([(0.0, 1.0)]) == 0.0
+
+
+def test_both_clients_add_the_confluent_rows_with_their_ratios_to_the_same_ceiling(
+    bench: ModuleType,
+) -> None:
+    def throughput(rate: float, cpu_us: float) -> object:
+        # 10,000 events from t=0 to t=10_000/rate, CPU to match.
+        seconds = 10_000 / rate
+        return bench.Throughput(
+            events=10_000,
+            started_t=-1.0,
+            first_t=0.0,
+            first_count=0,
+            end_t=seconds,
+            cpu_total_s=cpu_us * 0.01 + 1,
+            cpu_window_s=cpu_us * 0.01,
+            peak_rss=100 << 20,
+            extra={"crc_fast_path": True, "decoder": "json"},
+        )
+
+    assert bench.parse_args([]).client == "kafka-python"
+    assert bench.parse_args(["--client", "both"]).client == "both"
+    results = bench.Results(command="x", facts={}, phases=bench.Phases())
+    results.raw, results.driftline = throughput(40_000, 30), throughput(20_000, 60)
+    default = bench.report_lines(results)
+    assert [line.split(" |")[0] for line in default if line.startswith("| (")] == [
+        "| (a) raw kafka-python consumer + json decode",
+        "| (b) driftline run, default detectors",
+        "| (c) ratio b / a",
+    ]
+    results.raw_confluent, results.confluent = throughput(80_000, 10), throughput(30_000, 40)
+    rows = {
+        line.split(" | ")[0]: line.split(" | ")[1]
+        for line in bench.report_lines(results)
+        if line.startswith("| (")
+    }
+    assert rows["| (a2) raw confluent-kafka consumer + json decode"] == "80,000"
+    assert rows["| (b2) driftline run, default detectors, kafka.client confluent"] == "30,000"
+    assert rows["| (c2) ratio b2 / a"] == "**0.75**"
+    assert rows["| (c3) ratio b2 / a2"] == "**0.38**"

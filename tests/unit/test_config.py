@@ -158,3 +158,71 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError):
         settings.http.port = 1  # type: ignore[misc,unused-ignore]
+
+
+def test_the_kafka_client_is_kafka_python_unless_set_to_confluent() -> None:
+    assert load_settings(environ={}).kafka.client == "kafka-python"
+    settings = load_settings(environ={"DRIFTLINE_KAFKA__CLIENT": "confluent"})
+    assert settings.kafka.client == "confluent"
+
+
+def test_an_unknown_kafka_client_names_the_key_and_where_it_came_from() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"DRIFTLINE_KAFKA__CLIENT": "librdkafka"})
+    assert (info.value.key, info.value.source) == ("kafka.client", "DRIFTLINE_KAFKA__CLIENT")
+    assert "'kafka-python' or 'confluent'" in info.value.message
+
+
+def test_the_confluent_client_without_its_package_fails_the_start_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    from contextlib import ExitStack
+
+    from monitor.daemon import build_daemon
+    from monitor.errors import DriftlineError
+
+    # As if confluent-kafka were not installed: importing it fails.
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)
+    monkeypatch.delitem(sys.modules, "monitor.confluent_io", raising=False)
+    settings = load_settings(environ={"DRIFTLINE_KAFKA__CLIENT": "confluent"})
+    with ExitStack() as stack, pytest.raises(DriftlineError) as info:
+        build_daemon(settings, stack)
+    message = str(info.value)
+    assert message.startswith("kafka.client is confluent")
+    assert "pip install 'driftline[confluent]'" in message
+
+
+def test_security_settings_reach_librdkafka_under_its_names() -> None:
+    from monitor.confluent_io import client_config
+
+    settings = load_settings(
+        environ={
+            "DRIFTLINE_KAFKA__CLIENT": "confluent",
+            "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": "[a:9092, b:9093]",
+            "DRIFTLINE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "DRIFTLINE_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "DRIFTLINE_KAFKA__SASL_USERNAME": "svc",
+            "DRIFTLINE_KAFKA__SASL_PASSWORD": "hunter2",
+            "DRIFTLINE_KAFKA__SSL_CAFILE": "/ca.pem",
+            "DRIFTLINE_KAFKA__SSL_CERTFILE": "/client.pem",
+            "DRIFTLINE_KAFKA__SSL_KEYFILE": "/client.key",
+            "DRIFTLINE_KAFKA__SSL_PASSWORD": "keypass",
+        }
+    )
+    config = client_config(settings.kafka)
+    config.pop("logger")
+    assert config == {
+        "bootstrap.servers": "a:9092,b:9093",
+        "client.id": "driftline",
+        "security.protocol": "sasl_ssl",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "svc",
+        "sasl.password": "hunter2",
+        "ssl.ca.location": "/ca.pem",
+        "ssl.certificate.location": "/client.pem",
+        "ssl.key.location": "/client.key",
+        "ssl.key.password": "keypass",
+    }
+    plain = client_config(load_settings(environ={}).kafka)
+    assert not any(key.startswith(("sasl.", "ssl.")) for key in plain)
