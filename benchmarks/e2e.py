@@ -59,7 +59,9 @@ started it.
 process over the same kind of events: :class:`monitor.replay.FileSource` over an
 in-memory JSON-lines stream feeding :meth:`monitor.service.Service.process_batch` and
 ``tick`` (what :func:`monitor.replay.replay` does, but ticking on wall time as the
-daemon does), after a warm-up in which every model learns its reference; once without
+daemon does, with each batch's records put topic by topic as kafka-python hands a poll
+over, and the garbage collector set as the daemon sets it), after a warm-up in which
+every model learns its reference; once without
 the profiler for the wall-clock cost, once under ``cProfile``. Self time is grouped by
 area from the file (and function) each function is defined in; time in library and
 built-in functions (numpy, the standard library) is charged to the areas of their
@@ -75,6 +77,7 @@ import argparse
 import bisect
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -95,6 +98,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -948,6 +952,8 @@ def _batch_path(
         records = source.poll(0, min(batch, warmup - source.lines) if warming else batch)
         if not records:
             break
+        # As kafka-python hands a poll over: partition by partition, each in order.
+        records.sort(key=_TOPIC)
         profiling = profiler is not None and not warming
         started = time.perf_counter()
         if profiling:
@@ -993,6 +999,24 @@ def _batch_path(
     return spent[0], spent[1], checkpoint, lambda: render(registry)
 
 
+_TOPIC = attrgetter("topic")
+
+
+@contextlib.contextmanager
+def _daemon_gc() -> Iterator[None]:
+    """The garbage collector set as ``driftline run`` sets it (:func:`monitor.daemon.tune_gc`),
+    then as it was."""
+    from monitor.daemon import tune_gc
+
+    thresholds = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
 def run_profile(predictions: int, seed: int) -> ProfileReport:
     """Profile ``predictions`` predictions (and their outcomes and signals) after a
     warm-up long enough for every model to learn its reference."""
@@ -1009,7 +1033,7 @@ def run_profile(predictions: int, seed: int) -> ProfileReport:
         if seen > warm_predictions:
             break
     data = b"".join(e.value(e.time_s) + b"\n" for e in events)
-    with tempfile.TemporaryDirectory(prefix="e2e-profile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="e2e-profile-") as tmp, _daemon_gc():
         warm_s, plain_s, checkpoint, _ = _batch_path(data, warmup, Path(tmp) / "plain", None)
         held_s, durable_s, checkpoint_bytes, _ = checkpoint(False)
         profiler = cProfile.Profile()
@@ -1290,14 +1314,20 @@ def report_lines(results: Results) -> list[str]:
             "| | events/s (first → last event) | events/s (from process start) | "
             "CPU s (window / total) | cores busy | CPU µs/event | peak RSS MiB |",
             "|---|---:|---:|---:|---:|---:|---:|",
-            _row(f"(a) raw kafka-python consumer + {decode}", raw),
-            *([_row(f"(a2) raw confluent-kafka consumer + {decode}", raw2)] if raw2 else []),
-            _row(f"(b) driftline run, default detectors{confluent}", dl),
+            _throughput_row(f"(a) raw kafka-python consumer + {decode}", raw),
+            *(
+                [_throughput_row(f"(a2) raw confluent-kafka consumer + {decode}", raw2)]
+                if raw2
+                else []
+            ),
+            _throughput_row(f"(b) driftline run, default detectors{confluent}", dl),
             _ratio_row("(c) ratio b / a", dl, raw),
             *([_ratio_row("(c2) ratio b / a2", dl, raw2)] if raw2 and confluent else []),
             *(
                 [
-                    _row("(b2) driftline run, default detectors, kafka.client confluent", dl2),
+                    _throughput_row(
+                        "(b2) driftline run, default detectors, kafka.client confluent", dl2
+                    ),
                     _ratio_row("(c2) ratio b2 / a", dl2, raw),
                     *([_ratio_row("(c3) ratio b2 / a2", dl2, raw2)] if raw2 else []),
                 ]
@@ -1358,7 +1388,7 @@ def report_lines(results: Results) -> list[str]:
     return lines
 
 
-def _row(label: str, t: Throughput) -> str:
+def _throughput_row(label: str, t: Throughput) -> str:
     return (
         f"| {label} | {t.rate:,.0f} | {t.rate_from_start:,.0f} | "
         f"{t.cpu_window_s:.1f} / {t.cpu_total_s:.1f} | {t.cores:.2f} | "
