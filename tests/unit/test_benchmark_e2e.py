@@ -133,3 +133,13 @@ def test_both_clients_add_the_confluent_rows_with_their_ratios_to_the_same_ceili
     assert rows["| (b2) driftline run, default detectors, kafka.client confluent"] == "30,000"
     assert rows["| (c2) ratio b2 / a"] == "**0.75**"
     assert rows["| (c3) ratio b2 / a2"] == "**0.38**"
+
+
+def test_the_profile_of_the_batch_path_runs_and_reports_every_area(bench: ModuleType) -> None:
+    report = bench.run_profile(600, seed=3)
+    assert report.events > 600 and report.batch_s > 0
+    assert report.stream_counts["predictions"] > 0 and report.checkpoint_bytes > 0
+    lines = "\n".join(bench.profile_lines(report))
+    for area in ("decode + validation", "join + performance", "service loop"):
+        assert area in lines
+    assert sum(report.areas.values()) == pytest.approx(report.profiled_s, rel=0.2)
