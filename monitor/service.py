@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
@@ -206,24 +206,11 @@ class Service:
     ) -> BatchStats | None:
         """Apply one batch and commit it; ``None`` if its dead letters could not be delivered."""
         started = self._clock()
-        # Counts by the partition number of their record: a shard's counts move with it.
-        shards: dict[int, BatchStats] = {}
-        letters: list[DeadLetter] = []
-        offsets: dict[tuple[str, int], int] = {}
-        invalid: list[tuple[StreamName, str | None, int]] = []
-        # The batch's valid events, their event times and shards, and the runs of them
-        # by (stream, shard) as (end, stream, shard): what they are counted by.
-        events: list[Event] = []
-        times: list[float] = []
-        shard_of: list[int] = []
-        runs: list[tuple[int, StreamName, int]] = []
+        batch = _Batch()
         positions = self._positions
-        decode = self._decoder.decode_many
         # Records come in runs of one partition: what is per partition is looked up once
         # per run, and its records are decoded together.
         for tp, group in groupby(records, _TOPIC_PARTITION):
-            stream = self._streams[tp[0]]
-            shard = tp[1]
             run = list(group)
             position = positions.get(tp, 0)
             if run[0].offset < position:
@@ -231,34 +218,10 @@ class Service:
                 run = [record for record in run if record.offset >= position]
                 if not run:
                     continue
-            offsets[tp] = run[-1].offset + 1
-            stats = shards.get(shard)
-            if stats is None:
-                stats = shards[shard] = BatchStats()
-            start = len(events)
-            newest = float("-inf")
-            for record, event in zip(run, decode(stream, [r.value for r in run]), strict=True):
-                if isinstance(event, DecodeError):
-                    self._reject(record, event, stream, shard, stats, letters, invalid)
-                    continue
-                record_time = record.timestamp / 1000
-                # Epoch seconds or None: the decoder turned RFC 3339 text into seconds.
-                timestamp: float | None = event.timestamp  # type: ignore[assignment]
-                if timestamp is None:
-                    timestamp = record_time
-                elif timestamp > record_time + MAX_FUTURE_S:
-                    # One event from the far future would expire every waiting prediction.
-                    stats.future_timestamps[stream] += 1
-                    timestamp = record_time
-                if timestamp > newest:
-                    newest = timestamp
-                events.append(event)
-                times.append(timestamp)
-            if len(events) > start:
-                shard_of += [shard] * (len(events) - start)
-                stats.event_time(stream, newest)
-                runs.append((len(events), stream, shard))
-        if letters and not self._deliver(source, letters, stop):
+            batch.offsets[tp] = run[-1].offset + 1
+            stream = self._streams[tp[0]]
+            self._take(batch, stream, tp[1], run)
+        if batch.letters and not self._deliver(source, batch.letters, stop):
             log.error(
                 "dead-letter topic unavailable; batch of %d records not committed, "
                 "it will be read again after restart",
@@ -266,23 +229,56 @@ class Service:
             )
             return None
         # The batch's effects are applied only once its dead letters are safe.
-        statuses = self.pipeline.apply(events, times, shard_of)
-        self._count(events, statuses, runs, shards)
+        statuses = self.pipeline.apply(batch.events, batch.times, batch.shard_of)
+        shards = batch.shards
+        self._count(batch.events, statuses, batch.runs, shards)
         models = self.pipeline.model_label
-        for stream, name, shard in invalid:
+        for stream, name, shard in batch.invalid:
             # Invalid events never take a model label: hostile names would crowd out real ones.
             label = (models.known(name) if name else None) or UNKNOWN
             shards[shard].events[(stream, label, "invalid")] += 1
         self._telemetry.add_counts(shards, self._clock() - started)
         self._telemetry.set_label_overflow("model", models.overflowed)
-        self._positions.update(offsets)
+        self._positions.update(batch.offsets)
         if self._store is None:
-            source.commit(offsets)
+            source.commit(batch.offsets)
         total = BatchStats()
         for stats in shards.values():
             total.events.update(stats.events)
             total.dead_letters.update(stats.dead_letters)
         return total
+
+    def _take(self, batch: _Batch, stream: StreamName, shard: int, run: list[Record]) -> None:
+        """Decode a run of one partition's records into ``batch``: its valid events with
+        their event times, its invalid ones as dead letters."""
+        stats = batch.shards.get(shard)
+        if stats is None:
+            stats = batch.shards[shard] = BatchStats()
+        events, times = batch.events, batch.times
+        start = len(events)
+        newest = float("-inf")
+        decoded = self._decoder.decode_many(stream, [record.value for record in run])
+        for record, event in zip(run, decoded, strict=True):
+            if isinstance(event, DecodeError):
+                self._reject(record, event, stream, shard, stats, batch)
+                continue
+            record_time = record.timestamp / 1000
+            # Epoch seconds or None: the decoder turned RFC 3339 text into seconds.
+            timestamp: float | None = event.timestamp  # type: ignore[assignment]
+            if timestamp is None:
+                timestamp = record_time
+            elif timestamp > record_time + MAX_FUTURE_S:
+                # One event from the far future would expire every waiting prediction.
+                stats.future_timestamps[stream] += 1
+                timestamp = record_time
+            if timestamp > newest:
+                newest = timestamp
+            events.append(event)
+            times.append(timestamp)
+        if len(events) > start:
+            batch.shard_of += [shard] * (len(events) - start)
+            stats.event_time(stream, newest)
+            batch.runs.append((len(events), stream, shard))
 
     def _reject(
         self,
@@ -291,13 +287,12 @@ class Service:
         stream: StreamName,
         shard: int,
         stats: BatchStats,
-        letters: list[DeadLetter],
-        invalid: list[tuple[StreamName, str | None, int]],
+        batch: _Batch,
     ) -> None:
         """Count an invalid record and keep its dead letter for delivery."""
-        invalid.append((stream, error.model, shard))
+        batch.invalid.append((stream, error.model, shard))
         stats.dead_letters[error.reason] += 1
-        letters.append(DeadLetter(record, error.reason, error.detail))
+        batch.letters.append(DeadLetter(record, error.reason, error.detail))
         if self._invalid_logged():
             log.warning(
                 "invalid event at %s[%d]@%d: %s",
@@ -709,6 +704,23 @@ class Service:
         if now - self._last_lag >= _LAG_INTERVAL_S:
             self._last_lag = now
             self._telemetry.set_consumer_lag(source.lag())
+
+
+@dataclass
+class _Batch:
+    """What one batch's records give, gathered run by run before any is applied."""
+
+    # Counts by the partition number of their record: a shard's counts move with it.
+    shards: dict[int, BatchStats] = field(default_factory=dict)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # next to read
+    letters: list[DeadLetter] = field(default_factory=list)
+    invalid: list[tuple[StreamName, str | None, int]] = field(default_factory=list)
+    # The valid events, their event times and shards; the runs of them by stream and
+    # shard as (end, stream, shard): what they are counted by.
+    events: list[Event] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    shard_of: list[int] = field(default_factory=list)
+    runs: list[tuple[int, StreamName, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
