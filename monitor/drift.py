@@ -13,8 +13,6 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -177,10 +175,10 @@ class DriftMonitor:
         # Numeric columns are rows of one array, filled a stretch of rows at a time;
         # categorical ones are lists of labels.
         size = self.window_size
-        numeric_names = [n for n in tracked if n in self._numeric]
-        self._numeric_names = tuple(numeric_names)
-        self._numeric_values = _values_of(self._numeric_names)
-        self._block = np.full((len(numeric_names), size), np.nan)
+        # Numeric features first: a stretch's columns are read in this order, at once.
+        self._numeric_names = tuple(n for n in tracked if n in self._numeric)
+        self._names = [*self._numeric_names, *(n for n in tracked if n not in self._numeric)]
+        self._block = np.full((len(self._numeric_names), size), np.nan)
         self._columns: dict[str, list[Any]] = {
             n: [None] * size for n in tracked if n not in self._numeric
         }
@@ -266,23 +264,21 @@ class DriftMonitor:
             return
         start = self._rows
         stop = start + len(rows)
-        present = 0
-        if self._numeric_names:
-            values, held = self._numeric_values(rows)
-            present += held
-            if not set(map(type, values)) <= _NUMBERS_OR_NONE:
-                values = [v if type(v) in _NUMBERS_OR_NONE else math.nan for v in values]
-            # Row after row: one conversion (None becomes NaN), then the transpose.
-            block = np.array(values, dtype=np.float64).reshape(len(rows), -1)
-            self._block[:, start:stop] = block.T
-        if self._columns:
-            names = list(self._columns)
-            labels, held = to_columns(rows, names)
-            present += held
-            for name, column in zip(names, labels, strict=True):
-                if not set(map(type, column)) <= _LABELS:
-                    column = [v if type(v) is str else _label(v) for v in column]
-                self._columns[name][start:stop] = column
+        values, present = to_columns(rows, self._names)
+        split = len(self._numeric_names)
+        if split:
+            numeric = [
+                column
+                if set(map(type, column)) <= _NUMBERS_OR_NONE
+                else [v if type(v) in _NUMBERS_OR_NONE else math.nan for v in column]
+                for column in values[:split]
+            ]
+            # One conversion of them all (None becomes NaN).
+            self._block[:, start:stop] = np.array(numeric, dtype=np.float64)
+        for name, column in zip(self._names[split:], values[split:], strict=True):
+            if not set(map(type, column)) <= _LABELS:
+                column = [v if type(v) is str else _label(v) for v in column]
+            self._columns[name][start:stop] = column
         self.untracked_values += sum(map(len, rows)) - present
         if self._prediction_numeric:
             if not set(map(type, predictions)) <= _NUMBERS:
@@ -493,41 +489,6 @@ class DriftMonitor:
         if n:
             self._started_at = float(window["started_at"])
             self._ended_at = float(window["ended_at"])
-
-
-def _values_of(
-    names: Sequence[str],
-) -> Callable[[Sequence[Mapping[str, Any]]], tuple[list[Any], int]]:
-    """Reads ``names`` off rows: their values row after row (:data:`ABSENT` where a row
-    does not hold one), and how many the rows hold."""
-    if not names:
-        return lambda rows: ([], 0)
-    if len(names) == 1:
-        get_one = itemgetter(names[0])
-
-        def one(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], int]:
-            try:
-                return list(map(get_one, rows)), len(rows)
-            except KeyError:
-                return _values_with_absent(rows, names)
-
-        return one
-    get = itemgetter(*names)
-
-    def many(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], int]:
-        try:  # the usual row holds every name: one pass in C
-            return list(chain.from_iterable(map(get, rows))), len(rows) * len(names)
-        except KeyError:
-            return _values_with_absent(rows, names)
-
-    return many
-
-
-def _values_with_absent(
-    rows: Sequence[Mapping[str, Any]], names: Sequence[str]
-) -> tuple[list[Any], int]:
-    values = [row.get(name, ABSENT) for row in rows for name in names]
-    return values, len(values) - values.count(ABSENT)
 
 
 _NUMBERS = frozenset((float, int))
