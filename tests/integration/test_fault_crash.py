@@ -78,8 +78,15 @@ def test_kill_9_at_three_points_ends_like_an_uninterrupted_run(
     topic["signals"] = topics.signals
     records = [(topic[s], json.dumps(e).encode()) for s, e in stream]
     records += [(topics.predictions, b"{not json")] * 25
-    produce(kafka_bootstrap, records, key=_model_key)
     total = len(records)
+    # Three kill points, one in each third of the middle 80% of the stream.
+    rng = random.Random(2026)
+    targets = [int(total * (0.1 + 0.8 * (k + rng.uniform(0.15, 0.85)) / 3)) for k in range(3)]
+    produced = 0
+
+    def produce_to(end: int) -> None:
+        nonlocal produced
+        produced += produce(kafka_bootstrap, records[produced:end], key=_model_key)
 
     # The uninterrupted run: its own group and state.
     (tmp_path / "steady").mkdir()
@@ -89,34 +96,34 @@ def test_kill_9_at_three_points_ends_like_an_uninterrupted_run(
     )
     daemons.append(steady.start())
 
-    # The crashing run: checkpoints twice a second, small batches so that kills land
-    # between checkpoints part-way through.
+    # The crashing run: small batches, a checkpoint every two seconds, and the stream fed
+    # to it a chunk at a time, each counted before the next. It is killed once it has
+    # counted its target and written a checkpoint of its own: then the events counted
+    # since its last checkpoint are lost, and the restart must count them again. (Given
+    # the whole stream at once, librdkafka's consumer reads it all within a checkpoint
+    # interval or two: a kill would land past the next point, or on a daemon idle with
+    # all it read checkpointed.)
     crash_dir = tmp_path / "crash"
     crash_dir.mkdir()
     env = {
-        "DRIFTLINE_STATE__CHECKPOINT_INTERVAL_S": "0.5",
+        "DRIFTLINE_STATE__CHECKPOINT_INTERVAL_S": "2",
         "DRIFTLINE_KAFKA__MAX_POLL_RECORDS": "200",
         "DRIFTLINE_KAFKA__CLIENT": client,
     }
-    rng = random.Random(2026)
-    targets = sorted(rng.uniform(0.1, 0.9) * total for _ in range(3))
-    seen = []  # events counted shortly before each kill
+    seen = []  # events counted when each daemon was killed
     for target in targets:
         daemon = Daemon(kafka_bootstrap, topics, crash_dir, env=env).start()
         daemons.append(daemon)
-        # At its target and with a checkpoint of its own written: librdkafka's consumer
-        # can reach a target before the first checkpoint half a second in is on disk.
-        wait_for(
-            lambda d=daemon, t=target: (
-                d.events() >= t and d.value("driftline_checkpoints_total") >= 1
-            ),
-            180,
-            f"{target:.0f} events and a checkpoint",
-        )
+        while True:
+            wait_for(lambda d=daemon: d.events() >= produced, 180, f"{produced} events counted")
+            if daemon.events() >= target and daemon.value("driftline_checkpoints_total") >= 1:
+                break
+            produce_to(produced + 1000)
         seen.append(daemon.events())
         assert daemon.process is not None
         daemon.process.send_signal(signal.SIGKILL)
         daemon.process.wait(10)
+    produce_to(total)
     last = Daemon(kafka_bootstrap, topics, crash_dir, env=env).start()
     daemons.append(last)
     restored = [
