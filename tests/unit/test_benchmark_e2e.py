@@ -95,6 +95,38 @@ def test_longest_stall_is_the_longest_time_between_two_growths(bench: ModuleType
     assert bench.longest_stall([(0.0, 1.0)]) == 0.0
 
 
+def test_repeated_pairs_report_each_ratio_and_their_median(bench: ModuleType) -> None:
+    def throughput(rate: float) -> object:
+        return bench.Throughput(
+            events=10_000,
+            started_t=-1.0,
+            first_t=0.0,
+            first_count=0,
+            end_t=10_000 / rate,
+            cpu_total_s=2.0,
+            cpu_window_s=1.0,
+            peak_rss=100 << 20,
+            extra={"crc_fast_path": True, "decoder": "json"},
+        )
+
+    assert bench.parse_args([]).pairs == 3
+    assert bench.parse_args(["--quick"]).pairs == 1
+    pairs = [(throughput(a), throughput(b)) for a, b in ((40_000, 20_000), (50_000, 40_000))]
+    pairs.append((throughput(30_000), throughput(27_000)))
+    assert [round(r, 3) for r in bench.pair_ratios(pairs)] == [0.5, 0.8, 0.9]
+    results = bench.Results(command="x", facts={}, phases=bench.Phases())
+    results.pairs = pairs
+    results.raw, results.driftline = pairs[-1]
+    lines = bench.report_lines(results)
+    rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split(" | ")[3] for row in rows] == ["0.50", "0.80", "0.90"]
+    median = next(line for line in lines if line.startswith("| median"))
+    assert "**0.80** (0.50–0.90)" in median
+    # One pair: no table of pairs.
+    results.pairs = pairs[:1]
+    assert not any(line.startswith("| median") for line in bench.report_lines(results))
+
+
 def test_both_clients_add_the_confluent_rows_with_their_ratios_to_the_same_ceiling(
     bench: ModuleType,
 ) -> None:
