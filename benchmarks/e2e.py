@@ -390,6 +390,7 @@ def produce_all(
 # -- (a) raw consumer, in a child process --------------------------------------------------
 
 RAW_CHILD = "--raw-consumer-child"
+FLOOR_CHILD = "--floor-daemon-child"
 
 
 def _decoder(name: str) -> Callable[[bytes], Any]:
@@ -583,6 +584,20 @@ def run_raw(
 # -- (b) the daemon ------------------------------------------------------------------------
 
 
+def floor_daemon() -> int:
+    """(f): ``driftline run`` whose pipeline does nothing (every event "ok", no model):
+    the daemon's source, decoder, loop, counts, checkpoints and HTTP endpoints alone,
+    configured like (b). The floor under (b) with any detectors."""
+    from monitor import cli
+    from monitor.pipeline import Pipeline
+
+    def apply(self: Pipeline, events: Sequence[Any], *rest: Any) -> list[str]:
+        return ["ok"] * len(events)
+
+    Pipeline.apply = apply  # type: ignore[assignment,method-assign]
+    return cli.main(["run"])
+
+
 class DaemonProcess:
     """``python -m monitor run`` with its own topics, group, port and state directory."""
 
@@ -593,8 +608,13 @@ class DaemonProcess:
         group: str,
         tmp: Path,
         client: str = "kafka-python",
+        floor: bool = False,
     ) -> None:
         from monitor.local_broker import free_port
+
+        self.command = [sys.executable, "-m", "monitor", "run"]
+        if floor:
+            self.command = [sys.executable, str(Path(__file__).resolve()), FLOOR_CHILD]
 
         self.port = free_port()
         self.log_path = tmp / "driftline.log"
@@ -621,7 +641,7 @@ class DaemonProcess:
         with open(self.log_path, "ab") as log:
             self.started_t = time.monotonic()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run"],
+                self.command,
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -1148,6 +1168,21 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 
 @dataclass
+class Pair:
+    """One run of the bare consumer (a), the floor (f, unless ``--no-floor``) and the
+    daemon (b), in that order over the same records."""
+
+    raw: Throughput
+    daemon: Throughput
+    floor: Throughput | None = None
+
+    @property
+    def ratio(self) -> float:
+        """Events/s of the daemon over those of the bare consumer."""
+        return self.daemon.rate / self.raw.rate
+
+
+@dataclass
 class Results:
     command: str
     facts: dict[str, str]
@@ -1156,7 +1191,7 @@ class Results:
     produce_s: float = 0.0
     raw: Throughput | None = None  # of the last pair
     driftline: Throughput | None = None
-    pairs: list[tuple[Throughput, Throughput]] = field(default_factory=list)  # (a), (b)
+    pairs: list[Pair] = field(default_factory=list)
     client: str = "kafka-python"  # kafka.client of the daemon (b)
     raw_confluent: Throughput | None = None  # (a2), unless --client kafka-python
     confluent: Throughput | None = None  # (b2), the daemon again with --client both
@@ -1250,6 +1285,22 @@ def run_e2e(args: argparse.Namespace, results: Results) -> None:
             which = f" #{number}" if args.pairs > 1 else ""
             with phases(f"(a) raw consume{which}"):
                 raw = run_raw(bootstrap, streams, total, args.raw_decoder, timeout_s)
+            floor = None
+            if args.floor:
+                (tmp / f"f{number}").mkdir()
+                bare = DaemonProcess(
+                    bootstrap,
+                    topics,
+                    f"e2e-floor-{suffix}-{number}",
+                    tmp / f"f{number}",
+                    results.client,
+                    floor=True,
+                )
+                stack.callback(bare.stop)
+                with phases(f"(f) floor catch-up{which}"):
+                    bare.start()
+                    floor, _ = catch_up(bare, total, args.scrape_interval, timeout_s)
+                bare.stop()
             if number == 1 and args.client != "kafka-python":
                 with phases("(a2) raw consume, confluent-kafka"):
                     results.raw_confluent = run_raw(
@@ -1268,10 +1319,10 @@ def run_e2e(args: argparse.Namespace, results: Results) -> None:
                 daemon.start()
             with phases(f"(b) daemon catch-up{which}"):
                 dl, scrapes = catch_up(daemon, total, args.scrape_interval, timeout_s)
-            results.pairs.append((raw, dl))
+            results.pairs.append(Pair(raw, dl, floor))
             if number < args.pairs:  # the last one stays for the latency phases
                 daemon.stop()
-        results.raw, results.driftline = results.pairs[-1]
+        results.raw, results.driftline = results.pairs[-1].raw, results.pairs[-1].daemon
         results.scrape_ms = 1000 * sum(scrapes) / max(len(scrapes), 1)
         rates = [args.rate]
         if args.also_rate == "auto":
@@ -1371,7 +1422,7 @@ def report_lines(results: Results) -> list[str]:
             ),
             "",
         ]
-    if len(results.pairs) > 1:
+    if len(results.pairs) > 1 or any(p.floor for p in results.pairs):
         lines += [*pair_lines(results.pairs), ""]
     if lat:
         lines += [
@@ -1411,33 +1462,48 @@ def report_lines(results: Results) -> list[str]:
     return lines
 
 
-def pair_ratios(pairs: Sequence[tuple[Throughput, Throughput]]) -> list[float]:
-    """Events/s of (b) over those of (a), pair by pair."""
-    return [dl.rate / raw.rate for raw, dl in pairs]
+def pair_lines(pairs: Sequence[Pair]) -> list[str]:
+    """The table of the pairs (the table above shows the last one), their median ratio,
+    and what the floor leaves for monitoring at 0.8x the bare consumer."""
+    floors = [p.floor for p in pairs if p.floor is not None]
+    runs = ["(a)", "(f)", "(b)"] if len(floors) == len(pairs) else ["(a)", "(b)"]
 
+    def measured(p: Pair) -> list[Throughput]:
+        return [p.raw, p.floor, p.daemon] if len(runs) == 3 else [p.raw, p.daemon]  # type: ignore[list-item]
 
-def pair_lines(pairs: Sequence[tuple[Throughput, Throughput]]) -> list[str]:
-    """The table of the repeated (a), (b) pairs (the table above shows the last one)."""
-    ratios = pair_ratios(pairs)
+    blank = [""] * len(runs)
     lines = [
-        f"(a) then (b), {len(pairs)} times over the same records (fresh groups); the table "
-        "above shows the last pair:",
+        f"{' then '.join(runs)}, {len(pairs)} times over the same records (fresh groups); "
+        "the table above shows the last (a) and (b):",
         "",
-        "| pair | (a) events/s | (b) events/s | ratio b / a | CPU µs/event (a) | (b) | CPU ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        _cells(["pair", *(f"{r} events/s" for r in runs), "ratio b / a"])
+        + _cells([f"CPU µs/event {r}" for r in runs])[1:],
+        "|---:|" + "---:|" * (2 * len(runs) + 1),
     ]
-    for number, ((raw, dl), ratio) in enumerate(zip(pairs, ratios, strict=True), start=1):
-        lines.append(
-            f"| {number} | {raw.rate:,.0f} | {dl.rate:,.0f} | {ratio:.2f} | "
-            f"{raw.cpu_us_per_event:.1f} | {dl.cpu_us_per_event:.1f} | "
-            f"{dl.cpu_us_per_event / raw.cpu_us_per_event:.2f} |"
+    for number, p in enumerate(pairs, start=1):
+        rates = [f"{t.rate:,.0f}" for t in measured(p)]
+        cpu = [f"{t.cpu_us_per_event:.1f}" for t in measured(p)]
+        lines.append(_cells([str(number), *rates, f"{p.ratio:.2f}", *cpu]))
+    ratios = [p.ratio for p in pairs]
+    median = f"**{statistics.median(ratios):.2f}** ({min(ratios):.2f}–{max(ratios):.2f})"
+    lines.append(_cells(["median", *blank, median, *blank]))
+    if len(runs) == 3:
+        raw_us, floor_us, daemon_us = (
+            statistics.median(t.cpu_us_per_event for t in column)
+            for column in zip(*map(measured, pairs), strict=True)
         )
-    cpu = [dl.cpu_us_per_event / raw.cpu_us_per_event for raw, dl in pairs]
-    lines.append(
-        f"| median | | | **{statistics.median(ratios):.2f}** "
-        f"({min(ratios):.2f}–{max(ratios):.2f}) | | | {statistics.median(cpu):.2f} |"
-    )
+        lines += [
+            "",
+            f"- medians: the bare consumer {raw_us:.1f} CPU µs per event, the floor "
+            f"{floor_us:.1f}, the daemon {daemon_us:.1f}: monitoring (b − f) costs "
+            f"{daemon_us - floor_us:.1f} µs per event; at 0.8× the bare consumer's rate, one "
+            f"core busy, the daemon could spend {raw_us / 0.8 - floor_us:.1f} µs on it",
+        ]
     return lines
+
+
+def _cells(values: Sequence[str]) -> str:
+    return "| " + " | ".join(values) + " |"
 
 
 def _throughput_row(label: str, t: Throughput) -> str:
@@ -1501,6 +1567,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pairs", type=int, default=3, help="runs of (a) then (b); the ratio is their median"
     )
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip (f), the daemon with a pipeline that does nothing",
+    )
     parser.add_argument("--scrape-interval", type=float, default=0.5, help="s, catch-up")
     parser.add_argument("--profile", action="store_true", help="also profile the batch path")
     parser.add_argument("--profile-only", action="store_true", help="only the profile")
@@ -1527,6 +1599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == [RAW_CHILD]:
         print(json.dumps(raw_consume(json.loads(argv[1]))))
         return 0
+    if argv[:1] == [FLOOR_CHILD]:
+        return floor_daemon()
     args = parse_args(argv)
     results = Results(
         command=shlex.join(["python", "benchmarks/e2e.py", *without_notes(argv)]),

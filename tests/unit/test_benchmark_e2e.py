@@ -96,7 +96,7 @@ def test_longest_stall_is_the_longest_time_between_two_growths(bench: ModuleType
 
 
 def test_repeated_pairs_report_each_ratio_and_their_median(bench: ModuleType) -> None:
-    def throughput(rate: float) -> object:
+    def throughput(rate: float, cpu_us: float = 100.0) -> object:
         return bench.Throughput(
             events=10_000,
             started_t=-1.0,
@@ -104,26 +104,36 @@ def test_repeated_pairs_report_each_ratio_and_their_median(bench: ModuleType) ->
             first_count=0,
             end_t=10_000 / rate,
             cpu_total_s=2.0,
-            cpu_window_s=1.0,
+            cpu_window_s=cpu_us * 0.01,
             peak_rss=100 << 20,
             extra={"crc_fast_path": True, "decoder": "json"},
         )
 
     assert bench.parse_args([]).pairs == 3
+    assert bench.parse_args([]).floor
     assert bench.parse_args(["--quick"]).pairs == 1
-    pairs = [(throughput(a), throughput(b)) for a, b in ((40_000, 20_000), (50_000, 40_000))]
-    pairs.append((throughput(30_000), throughput(27_000)))
-    assert [round(r, 3) for r in bench.pair_ratios(pairs)] == [0.5, 0.8, 0.9]
+    rates = ((40_000, 20_000), (50_000, 40_000), (30_000, 27_000))
+    pairs = [bench.Pair(throughput(a), throughput(b)) for a, b in rates]
+    assert [round(p.ratio, 3) for p in pairs] == [0.5, 0.8, 0.9]
     results = bench.Results(command="x", facts={}, phases=bench.Phases())
     results.pairs = pairs
-    results.raw, results.driftline = pairs[-1]
+    results.raw, results.driftline = pairs[-1].raw, pairs[-1].daemon
     lines = bench.report_lines(results)
-    rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
-    assert [row.split(" | ")[3] for row in rows] == ["0.50", "0.80", "0.90"]
+    rows = [line.split(" | ") for line in lines if line.startswith("| ") and line[2].isdigit()]
+    assert [row[3] for row in rows] == ["0.50", "0.80", "0.90"]
     median = next(line for line in lines if line.startswith("| median"))
     assert "**0.80** (0.50–0.90)" in median
-    # One pair: no table of pairs.
-    results.pairs = pairs[:1]
+    # With the floor: its columns, and the budget it leaves at 0.8x.
+    for p, cpu in zip(pairs, (10.0, 12.0, 11.0), strict=True):
+        p.floor = throughput(60_000, cpu)
+    lines = bench.report_lines(results)
+    header = next(line for line in lines if line.startswith("| pair"))
+    assert header.count("(f)") == 2
+    budget = next(line for line in lines if line.startswith("- medians"))
+    # CPU per event: (a) 100, (f) 11, (b) 100 (medians): 100 / 0.8 - 11 = 114.
+    assert "the floor 11.0" in budget and "spend 114.0 µs" in budget
+    # One pair without the floor: no table of pairs.
+    results.pairs = [bench.Pair(pairs[0].raw, pairs[0].daemon)]
     assert not any(line.startswith("| median") for line in bench.report_lines(results))
 
 
