@@ -77,15 +77,8 @@ def child(predictions: int, toggle: str) -> int:
     from monitor.telemetry import Telemetry
 
     settings = Settings()
-    warm = settings.defaults.reference_size * len(e2e.MODELS)
-    interval_s = 3600.0 / 200_000
     start_s = e2e.START_TIME_S
-    events = e2e.make_events(warm + predictions, seed=0, start_s=start_s, interval_s=interval_s)
-    seen = warmup = 0
-    for warmup, event in enumerate(events):  # noqa: B007 (used after the loop)
-        seen += event.stream == "predictions"
-        if seen > warm:
-            break
+    events, warmup = e2e.warmed_events(predictions, seed=0, start_s=start_s)
     data = b"".join(e.value(e.time_s) + b"\n" for e in events)
     source = FileSource(io.BytesIO(data), settings, start_s)
     size = settings.kafka.max_poll_records

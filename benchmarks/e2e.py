@@ -1042,21 +1042,33 @@ def _daemon_gc() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def run_profile(predictions: int, seed: int) -> ProfileReport:
-    """Profile ``predictions`` predictions (and their outcomes and signals) after a
-    warm-up long enough for every model to learn its reference."""
+def warmed_events(
+    predictions: int, seed: int, start_s: float | None = None
+) -> tuple[list[Event], int]:
+    """The events of an in-process run: the predictions every model needs to learn its
+    reference, then ``predictions`` more, with their outcomes and signals, at the e2e
+    run's event rate (from ``start_s``, by default over the hour before now); and the
+    index of the first event after the warm-up."""
     from monitor.config import Settings
 
     warm_predictions = Settings().defaults.reference_size * len(MODELS)
     total = warm_predictions + predictions
-    interval_s = 3600.0 / 200_000  # the e2e run's event rate, over the hour before now
-    start_s = time.time() - total * interval_s - 1300.0
+    interval_s = 3600.0 / 200_000
+    if start_s is None:
+        start_s = time.time() - total * interval_s - 1300.0
     events = make_events(total, seed=seed, start_s=start_s, interval_s=interval_s)
-    seen = warmup = 0
-    for warmup, event in enumerate(events):  # noqa: B007 (used after the loop)
+    seen = 0
+    for index, event in enumerate(events):
         seen += event.stream == "predictions"
         if seen > warm_predictions:
-            break
+            return events, index
+    return events, len(events)
+
+
+def run_profile(predictions: int, seed: int) -> ProfileReport:
+    """Profile ``predictions`` predictions (and their outcomes and signals) after a
+    warm-up long enough for every model to learn its reference."""
+    events, warmup = warmed_events(predictions, seed)
     data = b"".join(e.value(e.time_s) + b"\n" for e in events)
     with tempfile.TemporaryDirectory(prefix="e2e-profile-") as tmp, _daemon_gc():
         warm_s, plain_s, checkpoint, _ = _batch_path(data, warmup, Path(tmp) / "plain", None)
@@ -1279,6 +1291,28 @@ def run_e2e(args: argparse.Namespace, results: Results) -> None:
         streams = [topics["predictions"], topics["outcomes"], topics["signals"]]
         timeout_s = max(120.0, total / 1000)
         results.client = "confluent" if args.client == "confluent" else "kafka-python"
+
+        def caught_up(
+            label: str, name: str, which: str
+        ) -> tuple[DaemonProcess, Throughput, list[float]]:
+            """A daemon in a fresh group and state directory (``name``), started and
+            caught up on every record; (f), the floor, if ``name`` says ``f``."""
+            (tmp / name).mkdir()
+            process = DaemonProcess(
+                bootstrap,
+                topics,
+                f"e2e-{name}-{suffix}",
+                tmp / name,
+                results.client,
+                floor=name.startswith("f"),
+            )
+            stack.callback(process.stop)
+            with phases(f"{label} start (to /healthz){which}"):
+                process.start()
+            with phases(f"{label} catch-up{which}"):
+                measured, scrapes = catch_up(process, total, args.scrape_interval, timeout_s)
+            return process, measured, scrapes
+
         # (a) then (b), again and again over the same records (fresh groups): the machine's
         # load drifts between runs, so the ratio is taken within each pair, and the median.
         for number in range(1, args.pairs + 1):
@@ -1287,38 +1321,14 @@ def run_e2e(args: argparse.Namespace, results: Results) -> None:
                 raw = run_raw(bootstrap, streams, total, args.raw_decoder, timeout_s)
             floor = None
             if args.floor:
-                (tmp / f"f{number}").mkdir()
-                bare = DaemonProcess(
-                    bootstrap,
-                    topics,
-                    f"e2e-floor-{suffix}-{number}",
-                    tmp / f"f{number}",
-                    results.client,
-                    floor=True,
-                )
-                stack.callback(bare.stop)
-                with phases(f"(f) floor catch-up{which}"):
-                    bare.start()
-                    floor, _ = catch_up(bare, total, args.scrape_interval, timeout_s)
+                bare, floor, _ = caught_up("(f) floor", f"f{number}", which)
                 bare.stop()
             if number == 1 and args.client != "kafka-python":
                 with phases("(a2) raw consume, confluent-kafka"):
                     results.raw_confluent = run_raw(
                         bootstrap, streams, total, args.raw_decoder, timeout_s, "confluent"
                     )
-            (tmp / f"b{number}").mkdir()
-            daemon = DaemonProcess(
-                bootstrap,
-                topics,
-                f"e2e-driftline-{suffix}-{number}",
-                tmp / f"b{number}",
-                results.client,
-            )
-            stack.callback(daemon.stop)
-            with phases(f"(b) daemon start (to /healthz){which}"):
-                daemon.start()
-            with phases(f"(b) daemon catch-up{which}"):
-                dl, scrapes = catch_up(daemon, total, args.scrape_interval, timeout_s)
+            daemon, dl, scrapes = caught_up("(b) daemon", f"b{number}", which)
             results.pairs.append(Pair(raw, dl, floor))
             if number < args.pairs:  # the last one stays for the latency phases
                 daemon.stop()
