@@ -1,8 +1,8 @@
 """End-to-end throughput, CPU, memory and latency of driftline against a real broker.
 
-Run ``python benchmarks/e2e.py [--events N] [--pairs P] [--rate R] [--latency-seconds S] [--quick]
-[--profile | --profile-only] [--bootstrap HOST:PORT] [--client kafka-python|confluent|both]
-[--write benchmarks/RESULTS-e2e.md]``.
+Run ``python benchmarks/e2e.py [--events N] [--pairs P] [--no-floor] [--rate R]
+[--latency-seconds S] [--quick] [--profile | --profile-only] [--bootstrap HOST:PORT]
+[--client kafka-python|confluent|both] [--write benchmarks/RESULTS-e2e.md]``.
 
 Method
 ------
@@ -29,9 +29,14 @@ on a free loopback port, unless ``--bootstrap`` names one), fresh topics with ra
    first that counted them all (the "processing" rate, comparable with the raw rate
    from its first record to its last) and from the process start. CPU is the child's
    ``utime + stime`` from ``/proc/<pid>/stat`` (all threads); peak RSS is ``VmHWM``.
-   Steps 2 and 3 run ``--pairs`` times (3 by default), (a) then (b), each in a fresh
-   group over the same records: the load of a shared machine drifts between runs (four
-   runs of the bare consumer have measured 12.7 to 19.5 CPU µs per record in one
+   Between them, unless ``--no-floor``, **the floor (f)**: the same ``driftline run``
+   with ``Pipeline.apply`` replaced by a no-op in its process (every event counted
+   "ok", no model): source, decoding, validation, loop, counts, checkpoints and HTTP
+   without any monitoring. (b) less (f) is what the monitoring costs per event, and the
+   report gives what 0.8x the bare consumer's rate would leave for it.
+   Steps 2 and 3 run ``--pairs`` times (3 by default), (a), (f) then (b), each in a
+   fresh group over the same records: the load of a shared machine drifts between runs
+   (four runs of the bare consumer have measured 12.7 to 19.5 CPU µs per record in one
    session), so the ratio is taken within each pair and reported as the median.
 4. **latency (d)**: with the daemon caught up, the benchmark produces at ``--rate``
    events/s for ``--latency-seconds`` (the same mix of streams; each event stamped with
@@ -491,7 +496,7 @@ def raw_consume_confluent(config: Mapping[str, Any]) -> dict[str, Any]:
                 first_t, first_cpu = time.monotonic(), time.process_time()
             for message in messages:
                 if message.error() is None:
-                    decode(message.value())
+                    decode(message.value() or b"")
                     read += 1
         end_t, end_cpu = time.monotonic(), time.process_time()
     finally:
@@ -1475,11 +1480,12 @@ def report_lines(results: Results) -> list[str]:
 def pair_lines(pairs: Sequence[Pair]) -> list[str]:
     """The table of the pairs (the table above shows the last one), their median ratio,
     and what the floor leaves for monitoring at 0.8x the bare consumer."""
-    floors = [p.floor for p in pairs if p.floor is not None]
-    runs = ["(a)", "(f)", "(b)"] if len(floors) == len(pairs) else ["(a)", "(b)"]
+    with_floor = all(p.floor is not None for p in pairs)
+    runs = ["(a)", "(f)", "(b)"] if with_floor else ["(a)", "(b)"]
 
     def measured(p: Pair) -> list[Throughput]:
-        return [p.raw, p.floor, p.daemon] if len(runs) == 3 else [p.raw, p.daemon]  # type: ignore[list-item]
+        floor = [p.floor] if with_floor and p.floor is not None else []
+        return [p.raw, *floor, p.daemon]
 
     blank = [""] * len(runs)
     lines = [
@@ -1497,7 +1503,7 @@ def pair_lines(pairs: Sequence[Pair]) -> list[str]:
     ratios = [p.ratio for p in pairs]
     median = f"**{statistics.median(ratios):.2f}** ({min(ratios):.2f}–{max(ratios):.2f})"
     lines.append(_cells(["median", *blank, median, *blank]))
-    if len(runs) == 3:
+    if with_floor:
         raw_us, floor_us, daemon_us = (
             statistics.median(t.cpu_us_per_event for t in column)
             for column in zip(*map(measured, pairs), strict=True)
