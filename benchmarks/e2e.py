@@ -1503,6 +1503,12 @@ def pair_lines(pairs: Sequence[Pair]) -> list[str]:
     ratios = [p.ratio for p in pairs]
     median = f"**{statistics.median(ratios):.2f}** ({min(ratios):.2f}–{max(ratios):.2f})"
     lines.append(_cells(["median", *blank, median, *blank]))
+    if any(t.events <= t.first_count for p in pairs for t in measured(p)):
+        lines += [
+            "",
+            "- some runs counted every event by their first scrape: their events/s show 0 "
+            "(not measured); give --events more predictions",
+        ]
     if with_floor:
         raw_us, floor_us, daemon_us = (
             statistics.median(t.cpu_us_per_event for t in column)

@@ -132,6 +132,10 @@ def test_repeated_pairs_report_each_ratio_and_their_median(bench: ModuleType) ->
     budget = next(line for line in lines if line.startswith("- medians"))
     # CPU per event: (a) 100, (f) 11, (b) 100 (medians): 100 / 0.8 - 11 = 114.
     assert "the floor 11.0" in budget and "spend 114.0 µs" in budget
+    assert not any("not measured" in line for line in lines)
+    # A run that counted everything at its first scrape measured no rate: said so.
+    pairs[0].daemon.first_count = pairs[0].daemon.events
+    assert any("not measured" in line for line in bench.report_lines(results))
     # One pair without the floor: no table of pairs.
     results.pairs = [bench.Pair(pairs[0].raw, pairs[0].daemon)]
     assert not any(line.startswith("| median") for line in bench.report_lines(results))
